@@ -51,10 +51,20 @@ export const Results = z.strictObject({
 });
 export type Results = z.infer<typeof Results>;
 
+/** `GET /api/vote/:id`: whether a vote the API accepted has been counted yet, and in which tally. */
+export const VoteStatus = z.strictObject({
+  id: z.string(),
+  counted: z.boolean(),
+  /** The tally `seq` that first included this vote; present once counted. */
+  seq: count.optional(),
+});
+export type VoteStatus = z.infer<typeof VoteStatus>;
+
 export const SSE_EVENT_TALLY = 'tally';
 
 export const ROUTES = {
   vote: '/api/vote',
+  voteStatus: '/api/vote/:id',
   results: '/api/results',
   stream: '/api/stream',
   healthz: '/healthz',
