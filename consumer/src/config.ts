@@ -1,0 +1,29 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { commonEnv, intEnv, parseEnv } from '@livevote/contract/node';
+
+const shape = {
+  ...commonEnv,
+  PORT: intEnv(0, 65535, 3001),
+  /** Unique per live process; the pod name in Kubernetes, so a restarted pod is a new consumer. */
+  CONSUMER_NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(hostname()),
+  BATCH_SIZE: intEnv(1, 10_000, 1000),
+  BLOCK_MS: intEnv(1, 60_000, 2000),
+  /** Pending entries idle this long belong to a consumer presumed dead and are taken over. */
+  CLAIM_IDLE_MS: intEnv(1000, 3_600_000, 30_000),
+  CLAIM_EVERY_MS: intEnv(100, 3_600_000, 5000),
+  MAX_DELIVERIES: intEnv(1, 1000, 5),
+  TRIM_EVERY_MS: intEnv(100, 3_600_000, 5000),
+  PRUNE_EVERY_MS: intEnv(1000, 86_400_000, 60_000),
+  /** How long a client may retry with the same Idempotency-Key and still be deduplicated. */
+  APPLIED_RETENTION_HOURS: intEnv(1, 24 * 90, 24),
+  SHUTDOWN_GRACE_MS: intEnv(0, 600_000, 10_000),
+  /** Test-only fault hook: probability of exiting between COMMIT and XACK. Never set in production. */
+  FAULT_EXIT_AFTER_COMMIT: z.coerce.number().min(0).max(1).default(0),
+};
+
+export type ConsumerConfig = z.infer<z.ZodObject<typeof shape>>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConsumerConfig {
+  return parseEnv(shape, env);
+}

@@ -1,0 +1,103 @@
+import type pg from 'pg';
+import type { VoteOption } from '@livevote/contract';
+
+export interface VoteToApply {
+  vid: string;
+  option: VoteOption;
+}
+
+export interface AppliedTally {
+  cats: number;
+  dogs: number;
+  seq: number;
+  updatedAt: Date;
+}
+
+export interface BatchOutcome {
+  applied: number;
+  duplicates: number;
+  /** The new totals, or null when every vote in the batch had been applied before (no change). */
+  tally: AppliedTally | null;
+}
+
+/**
+ * Owns the `tallies` and `applied_votes` tables. One transaction per batch: the row lock on
+ * `tallies` orders concurrent consumers, the insert into `applied_votes` decides which votes are
+ * new, and only those are added, so a re-delivered vote can never be counted twice.
+ */
+export class TallyStore {
+  private readonly pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  async applyBatch(votes: readonly VoteToApply[]): Promise<BatchOutcome> {
+    if (votes.length === 0) return { applied: 0, duplicates: 0, tally: null };
+    const client = await this.pool.connect();
+    let release: ((err?: Error) => void) | undefined = (err) => client.release(err);
+    try {
+      const locked = await client.query<{ seq: string }>('BEGIN; SELECT seq FROM tallies WHERE id FOR UPDATE');
+      const lockedRows = (locked as unknown as pg.QueryResult<{ seq: string }>[])[1]?.rows;
+      const nextSeq = Number(lockedRows?.[0]?.seq ?? Number.NaN) + 1;
+      if (!Number.isSafeInteger(nextSeq)) throw new Error('tallies row is missing: run the migrations');
+      const { rows } = await client.query<{ cats: string; dogs: string; seq: string; updated_at: Date; added: string }>(
+        `WITH ins AS (
+           INSERT INTO applied_votes (vid, option, seq)
+           SELECT v.vid, v.option, $3 FROM unnest($1::text[], $2::text[]) AS v(vid, option)
+           ON CONFLICT (vid) DO NOTHING
+           RETURNING option
+         ), n AS (
+           SELECT count(*) FILTER (WHERE option = 'cats') AS cats,
+                  count(*) FILTER (WHERE option = 'dogs') AS dogs
+           FROM ins
+         )
+         UPDATE tallies t
+            SET cats = t.cats + n.cats, dogs = t.dogs + n.dogs, seq = $3, updated_at = now()
+           FROM n
+          WHERE t.id AND n.cats + n.dogs > 0
+         RETURNING t.cats, t.dogs, t.seq, t.updated_at, n.cats + n.dogs AS added`,
+        [votes.map((v) => v.vid), votes.map((v) => v.option), nextSeq],
+      );
+      await client.query('COMMIT');
+      const row = rows[0];
+      if (!row) return { applied: 0, duplicates: votes.length, tally: null };
+      const applied = Number(row.added);
+      return {
+        applied,
+        duplicates: votes.length - applied,
+        tally: { cats: Number(row.cats), dogs: Number(row.dogs), seq: Number(row.seq), updatedAt: row.updated_at },
+      };
+    } catch (err) {
+      // A broken connection must not go back to the pool; a healthy one must not keep the open transaction.
+      await client.query('ROLLBACK').catch(() => {
+        release?.(err as Error);
+        release = undefined;
+      });
+      throw err;
+    } finally {
+      release?.();
+    }
+  }
+
+  /**
+   * Deletes applied-vote IDs older than `cutoff` in bounded chunks, so a large prune never holds
+   * long locks. The caller picks a cutoff no vote can still be re-delivered or retried before.
+   */
+  async pruneAppliedBefore(cutoff: Date, chunk = 10_000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.pool.query(
+        `DELETE FROM applied_votes WHERE vid IN (
+           SELECT vid FROM applied_votes WHERE applied_at < $1 LIMIT $2)`,
+        [cutoff, chunk],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < chunk) return total;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+}

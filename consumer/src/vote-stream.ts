@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import { CONSUMER_GROUP, VoteEntry, type RedisKeys, type TallyMessage } from '@livevote/contract';
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+type RawEntry = [id: string, fields: string[] | null];
+
+function toEntries(raw: RawEntry[] | null | undefined): StreamEntry[] {
+  if (!raw) return [];
+  return raw.map(([id, flat]) => {
+    const fields: Record<string, string> = {};
+    for (let i = 0; flat && i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+    return { id, fields };
+  });
+}
+
+export function parseVote(entry: StreamEntry): VoteEntry | null {
+  const parsed = VoteEntry.safeParse(entry.fields);
+  return parsed.success ? parsed.data : null;
+}
+
+/** Redis stream ids compare as (ms, seq) pairs, never as strings. */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const d = BigInt(am) - BigInt(bm);
+  if (d !== 0n) return d < 0n ? -1 : 1;
+  const e = BigInt(as) - BigInt(bs);
+  return e === 0n ? 0 : e < 0n ? -1 : 1;
+}
+
+/** The consumer group's view of the votes stream: every Redis command the consumer sends. */
+export class VoteStream {
+  readonly keys: RedisKeys;
+  readonly group = CONSUMER_GROUP;
+  private readonly redis: Redis;
+  private readonly consumer: string;
+
+  constructor(redis: Redis, keys: RedisKeys, consumer: string) {
+    this.redis = redis;
+    this.keys = keys;
+    this.consumer = consumer;
+  }
+
+  /**
+   * Idempotent. Starts at 0, not $: if Redis lost the group (restart without persistence) but
+   * kept entries, nothing already in the stream is skipped; re-applied votes are deduplicated.
+   */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.keys.votes, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  /** `cursor` '>' reads new entries; '0' re-reads this consumer's own pending entries. */
+  async read(client: Redis, count: number, blockMs: number, cursor: '>' | '0'): Promise<StreamEntry[]> {
+    const args: (string | number)[] = ['GROUP', this.group, this.consumer, 'COUNT', count];
+    if (cursor === '>' && blockMs > 0) args.push('BLOCK', blockMs);
+    args.push('STREAMS', this.keys.votes, cursor);
+    const reply = (await client.call('XREADGROUP', ...args)) as unknown[] | null;
+    if (!reply || reply.length === 0) return [];
+    // RESP3 answers a map (flattened to [key, entries]); RESP2 a list of [key, entries] pairs.
+    const entries = typeof reply[0] === 'string' ? reply[1] : (reply[0] as unknown[])[1];
+    return toEntries(entries as RawEntry[]);
+  }
+
+  /** Takes over entries idle longer than `minIdleMs` (their consumer died or stalled). */
+  async reclaim(minIdleMs: number, count: number, start = '0-0'): Promise<{ next: string; entries: StreamEntry[]; deleted: string[] }> {
+    const [next, raw, deleted] = (await this.redis.call(
+      'XAUTOCLAIM', this.keys.votes, this.group, this.consumer, minIdleMs, start, 'COUNT', count,
+    )) as [string, RawEntry[], string[]];
+    return { next, entries: toEntries(raw), deleted: deleted ?? [] };
+  }
+
+  /** Delivery counts for pending entries of this consumer between two ids. */
+  async deliveryCounts(minId: string, maxId: string, count: number): Promise<Map<string, number>> {
+    const rows = (await this.redis.call(
+      'XPENDING', this.keys.votes, this.group, minId, maxId, count, this.consumer,
+    )) as [string, string, number, number][];
+    return new Map(rows.map(([id, , , deliveries]) => [id, Number(deliveries)]));
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    if (ids.length) await this.redis.xack(this.keys.votes, this.group, ...ids);
+  }
+
+  /** Copies an entry to the dead-letter stream and acknowledges it, atomically. */
+  async deadLetter(entry: StreamEntry, reason: string, deliveries: number): Promise<void> {
+    const flat = Object.entries(entry.fields).flatMap(([k, v]) => [`f.${k}`, v]);
+    await this.redis
+      .multi()
+      .xadd(this.keys.deadLetter, '*', 'source_id', entry.id, 'reason', reason, 'deliveries', String(deliveries), ...flat)
+      .xack(this.keys.votes, this.group, entry.id)
+      .exec()
+      .then((res) => {
+        const failed = res?.find(([err]) => err);
+        if (failed?.[0]) throw failed[0];
+      });
+  }
+
+  async publish(tally: TallyMessage): Promise<void> {
+    await this.redis.publish(this.keys.tallyChannel, JSON.stringify(tally));
+  }
+
+  /**
+   * Trims only below what the group has acknowledged: the smallest pending id, or, with nothing
+   * pending, the last delivered id. Entries not yet read are above both and are never touched.
+   */
+  async trimAcknowledged(): Promise<number> {
+    const groups = (await this.redis.call('XINFO', 'GROUPS', this.keys.votes)) as (string | number)[][];
+    const info = groups.map((g) => {
+      const o: Record<string, string | number> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) o[String(g[i])] = g[i + 1] as string | number;
+      return o;
+    });
+    if (info.length === 0) return 0;
+    let floor: string | null = null;
+    for (const g of info) {
+      const summary = (await this.redis.call('XPENDING', this.keys.votes, String(g.name))) as [number, string | null, string | null, unknown];
+      const candidate = Number(summary[0]) > 0 && summary[1] ? summary[1] : String(g['last-delivered-id']);
+      if (floor === null || compareIds(candidate, floor) < 0) floor = candidate;
+    }
+    if (!floor || floor === '0-0') return 0;
+    return Number(await this.redis.call('XTRIM', this.keys.votes, 'MINID', floor));
+  }
+
+  /** The id of the oldest entry still in the stream, or null when it is empty. */
+  async oldestEntryId(): Promise<string | null> {
+    const rows = (await this.redis.xrange(this.keys.votes, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    return rows[0]?.[0] ?? null;
+  }
+
+  async stats(): Promise<{ length: number; pending: number; lag: number | null }> {
+    const [length, groups] = await Promise.all([
+      this.redis.xlen(this.keys.votes),
+      this.redis.call('XINFO', 'GROUPS', this.keys.votes) as Promise<(string | number | null)[][]>,
+    ]);
+    for (const g of groups) {
+      const o: Record<string, string | number | null> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) o[String(g[i])] = g[i + 1] ?? null;
+      if (o.name === this.group) {
+        return { length, pending: Number(o.pending ?? 0), lag: o.lag === null || o.lag === undefined ? null : Number(o.lag) };
+      }
+    }
+    return { length, pending: 0, lag: length };
+  }
+}
