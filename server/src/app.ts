@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { ROUTES } from '@livevote/contract';
+import type { ServerMetrics } from './metrics.ts';
+import type { SseHub } from './sse-hub.ts';
+import type { TallyReader } from './tally-reader.ts';
+import type { VoteIntake } from './vote-intake.ts';
+import { voteRoutes } from './vote-routes.ts';
+import { sendError } from './http-errors.ts';
+
+export interface AppDeps {
+  intake: VoteIntake;
+  tallies: TallyReader;
+  hub: SseHub;
+  metrics: ServerMetrics;
+  logger: Logger;
+  trustProxy: number | string[];
+  allowedOrigins: readonly string[];
+  rateLimits: { votes: RequestHandler; streams: RequestHandler };
+  /** Redis and PostgreSQL reachable and not shutting down. */
+  ready: () => Promise<boolean>;
+  /** A SvelteKit adapter-node `handler` to serve everything that is not the API. */
+  clientHandler?: RequestHandler | undefined;
+}
+
+/** Builds the Express app; `main.ts` listens and shuts down. */
+export function buildApp(d: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', d.trustProxy);
+
+  app.get(ROUTES.healthz, (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get(ROUTES.readyz, async (_req, res) => {
+    const ok = await d.ready().catch(() => false);
+    res.status(ok ? 200 : 503).json({ ready: ok });
+  });
+  app.get(ROUTES.metrics, async (_req, res) => {
+    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  const api = express.Router();
+  // An API answers JSON only: nothing may be framed, sniffed or run as a page.
+  api.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      crossOriginResourcePolicy: { policy: 'same-origin' },
+    }),
+  );
+  api.post('/vote', d.rateLimits.votes);
+  api.get('/stream', d.rateLimits.streams, (req, res) => {
+    void d.hub.connect(req, res, req.ip ?? 'unknown');
+  });
+  api.use(voteRoutes({ intake: d.intake, tallies: d.tallies, metrics: d.metrics, allowedOrigins: d.allowedOrigins }));
+  api.use((_req, res) => sendError(res, 404, 'no such API route'));
+  app.use('/api', api);
+
+  if (d.clientHandler) app.use(d.clientHandler);
+
+  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      d.metrics.votesRejected.inc({ reason: 'too_large' });
+      return sendError(res, 413, 'body too large (1 KB at most)');
+    }
+    if (e.type === 'entity.parse.failed') {
+      d.metrics.votesRejected.inc({ reason: 'malformed_json' });
+      return sendError(res, 400, 'body is not valid JSON');
+    }
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      d.metrics.votesRejected.inc({ reason: 'unsupported_media_type' });
+      return sendError(res, 415, 'unsupported body encoding');
+    }
+    if (e.status && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'bad request');
+    d.metrics.httpErrors.inc({ status: '500' });
+    d.logger.error({ err: e.message }, 'unhandled error');
+    if (!res.headersSent) sendError(res, 500, 'internal error');
+  };
+  app.use(onError);
+  return app;
+}
+
+/** Loads the SvelteKit adapter-node handler from a build directory. */
+export async function loadClientHandler(dir: string): Promise<RequestHandler> {
+  const mod = (await import(pathToFileURL(path.resolve(dir, 'handler.js')).href)) as { handler: RequestHandler };
+  return mod.handler;
+}

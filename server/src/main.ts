@@ -1,0 +1,116 @@
+/**
+ * The API server process: listens, and on SIGTERM turns unready, ends SSE streams so browsers
+ * reconnect elsewhere, finishes in-flight requests and exits within SHUTDOWN_GRACE_MS.
+ */
+import { redisKeys } from '@livevote/contract';
+import { createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
+import { buildApp, loadClientHandler } from './app.ts';
+import { loadConfig } from './config.ts';
+import { createServerMetrics } from './metrics.ts';
+import { createRateLimits } from './rate-limits.ts';
+import { SseHub } from './sse-hub.ts';
+import { TallyReader } from './tally-reader.ts';
+import { TallySubscriber } from './tally-subscriber.ts';
+import { VoteIntake } from './vote-intake.ts';
+
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (err) {
+    console.error(`server: ${(err as Error).message}`);
+    process.exit(2);
+  }
+})();
+
+const logger = createLogger('server', config.LOG_LEVEL);
+const keys = redisKeys(config.REDIS_PREFIX);
+const metrics = createServerMetrics();
+const redis = createRedis({ url: config.REDIS_URL, role: 'request', name: 'server', logger, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+const subscriberRedis = createRedis({ url: config.REDIS_URL, role: 'subscriber', name: 'server:sub', logger });
+const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-server', max: 10, logger, statementTimeoutMs: 5000 });
+// Start-up fails fast and loudly; after this, Redis trouble is answered with 503s, not exits.
+try {
+  await waitReady(redis, 30_000);
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'cannot start: Redis unreachable (check REDIS_URL)');
+  process.exit(1);
+}
+const tallies = new TallyReader(pool, config.RESULTS_CACHE_MS);
+const hub = new SseHub({
+  tickMs: config.SSE_TICK_MS,
+  heartbeatMs: config.SSE_HEARTBEAT_MS,
+  retryMs: config.SSE_RETRY_MS,
+  maxClients: config.SSE_MAX_CLIENTS,
+  maxPerIp: config.SSE_MAX_PER_IP,
+  drainTimeoutMs: config.SSE_DRAIN_TIMEOUT_MS,
+  metrics,
+  logger,
+  snapshot: () => tallies.current(),
+});
+const subscriber = new TallySubscriber({
+  redis: subscriberRedis,
+  channel: keys.tallyChannel,
+  reread: () => tallies.fresh(),
+  onTally: (t) => hub.update(t),
+  logger,
+});
+
+let shuttingDown = false;
+const app = buildApp({
+  intake: new VoteIntake(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
+  tallies,
+  hub,
+  metrics,
+  logger,
+  trustProxy: config.TRUST_PROXY,
+  allowedOrigins: config.ALLOWED_ORIGINS,
+  rateLimits: createRateLimits({
+    enabled: config.RATE_LIMIT === 'on',
+    redis,
+    prefix: keys.rateLimit,
+    votesPerMinute: config.RATE_LIMIT_VOTES_PER_MIN,
+    streamsPerMinute: config.RATE_LIMIT_STREAMS_PER_MIN,
+    metrics,
+  }),
+  ready: async () => {
+    if (shuttingDown || redis.status !== 'ready') return false;
+    await tallies.ping();
+    return true;
+  },
+  clientHandler: config.CLIENT_DIR ? await loadClientHandler(config.CLIENT_DIR) : undefined,
+});
+
+void subscriber.start().catch((err) => logger.warn({ err: (err as Error).message }, 'tally subscription not started yet'));
+
+const server = app.listen(config.PORT, () => {
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
+  logger.info({ port }, 'server listening');
+});
+server.on('error', (err) => {
+  logger.fatal({ err: err.message }, 'cannot listen');
+  process.exit(1);
+});
+
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  logger.info({ signal, sseClients: hub.size }, 'shutting down');
+  const force = setTimeout(() => {
+    logger.error('shutdown grace period exceeded; exiting');
+    process.exit(1);
+  }, config.SHUTDOWN_GRACE_MS);
+  force.unref();
+  hub.close();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+  redis.disconnect();
+  subscriberRedis.disconnect();
+  await pool.end().catch(() => {});
+  logger.info('server stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,54 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createServerMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'livevote_server_' });
+  return {
+    registry,
+    votesAccepted: new Counter({
+      name: 'livevote_votes_accepted_total',
+      help: 'Votes answered 202 (in the stream), by option; replays of an idempotency key are not counted',
+      labelNames: ['option'] as const,
+      registers: [registry],
+    }),
+    votesRejected: new Counter({
+      name: 'livevote_votes_rejected_total',
+      help: 'Votes refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    httpErrors: new Counter({
+      name: 'livevote_http_server_errors_total',
+      help: 'Responses with a 5xx status, by status',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    dependencyErrors: new Counter({
+      name: 'livevote_server_dependency_errors_total',
+      help: 'Failed calls to Redis or PostgreSQL',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+    sseClients: new Gauge({ name: 'livevote_sse_clients', help: 'Connected SSE clients', registers: [registry] }),
+    sseFrames: new Counter({ name: 'livevote_sse_frames_written_total', help: 'Tally frames written to SSE clients', registers: [registry] }),
+    sseRejected: new Counter({
+      name: 'livevote_sse_connections_rejected_total',
+      help: 'SSE connections refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    sseDropped: new Counter({
+      name: 'livevote_sse_clients_dropped_total',
+      help: 'SSE clients disconnected by the server because they stopped reading',
+      registers: [registry],
+    }),
+    voteToFrame: new Histogram({
+      name: 'livevote_sse_vote_to_frame_seconds',
+      help: 'From the API receiving the oldest vote in a tally to that tally being written to SSE clients',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+export type ServerMetrics = ReturnType<typeof createServerMetrics>;
