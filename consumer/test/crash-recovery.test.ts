@@ -1,0 +1,57 @@
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
+import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { castMany, results } from '../../scripts/vote-client.ts';
+import { waitFor } from '../../scripts/wait-for.ts';
+
+let env: TestEnv;
+let stack: Stack;
+
+beforeAll(async () => {
+  env = await createTestEnv('crash');
+  // A short claim idle time so a restarted consumer (new name) takes over the dead one's entries quickly.
+  stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, consumerEnv: { CLAIM_IDLE_MS: '1000', CLAIM_EVERY_MS: '500', BATCH_SIZE: '50' } });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await env?.cleanup();
+});
+
+it('counts every accepted vote exactly once although the consumer is SIGKILLed again and again', async () => {
+  const consumer = stack.consumers[0]!;
+  const pouring = castMany(stack.url, 6000, 24);
+  for (let kill = 1; kill <= 4; kill++) {
+    // Kill only while it is making progress, so each kill lands mid-stream.
+    const seen = (await results(stack.url)).total;
+    await waitFor(async () => (await results(stack.url)).total > seen, { what: `progress before kill ${kill}` });
+    await consumer.kill();
+    await consumer.start();
+  }
+  const outcomes = await pouring;
+  const accepted = outcomes.filter((o) => o.status === 202).length;
+  expect(accepted).toBe(6000);
+
+  const final = await waitFor(async () => {
+    const r = await results(stack.url);
+    return r.total >= accepted ? r : false;
+  }, { what: 'all accepted votes counted', timeoutMs: 30_000 });
+  expect(final.total).toBe(accepted);
+  expect(consumer.exits.filter((c) => c === -1)).toHaveLength(4);
+
+  const db = new pg.Client({ connectionString: env.databaseUrl });
+  await db.connect();
+  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM applied_votes');
+  await db.end();
+  expect(Number(rows[0]!.n)).toBe(accepted);
+
+  const redis = new Redis(env.redisUrl);
+  const keys = redisKeys(env.redisPrefix);
+  const pending = await waitFor(async () => {
+    const [count] = (await redis.xpending(keys.votes, CONSUMER_GROUP)) as [number];
+    return Number(count) === 0 ? 'none' : false;
+  }, { what: 'nothing pending' });
+  redis.disconnect();
+  expect(pending).toBe('none');
+});

@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { castMany, castVote, results } from '../../scripts/vote-client.ts';
+import { waitFor } from '../../scripts/wait-for.ts';
+
+let env: TestEnv;
+let stack: Stack;
+let redis: RedisServer;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'lv-redis-'));
+  redis = new RedisServer({ dir, port: await freePort(), appendfsync: 'always' });
+  await redis.start();
+  env = await createTestEnv('redis_outage', `${redis.url}/0`);
+  stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' } });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await env?.cleanup();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('answers 503 with Retry-After within half a second while Redis is down, and counts again after', async () => {
+  const first = await castMany(stack.url, 50, 10);
+  expect(first.every((o) => o.status === 202)).toBe(true);
+  await waitFor(async () => (await results(stack.url)).total === 50, { what: 'first 50 counted' });
+
+  await redis.kill();
+  const during = await castMany(stack.url, 40, 8);
+  for (const o of during) {
+    expect(o.status).toBe(503);
+    expect(Number(o.retryAfter)).toBeGreaterThan(0);
+    expect(o.ms).toBeLessThan(500);
+  }
+  expect((await fetch(`${stack.url}/readyz`)).status).toBe(503);
+
+  await redis.start();
+  await waitFor(async () => (await castVote(stack.url, 'dogs')).status === 202, { what: 'votes accepted again', timeoutMs: 20_000 });
+  const after = await castMany(stack.url, 30, 5);
+  expect(after.every((o) => o.status === 202)).toBe(true);
+  const final = await waitFor(async () => {
+    const r = await results(stack.url);
+    return r.total === 50 + 1 + 30 ? r : false;
+  }, { what: 'votes after the outage counted', timeoutMs: 30_000 });
+  expect(final.total).toBe(81);
+});
