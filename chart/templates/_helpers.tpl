@@ -1,0 +1,245 @@
+{{/* Names */}}
+{{- define "livevote.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "livevote.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Namespace of a layer: (dict "ctx" $ "layer" "api") */}}
+{{- define "livevote.ns" -}}
+{{- $ctx := .ctx -}}
+{{- if $ctx.Values.namespaces.single -}}
+{{- $ctx.Release.Namespace -}}
+{{- else -}}
+{{- $name := index $ctx.Values.namespaces .layer -}}
+{{- default (printf "%s-%s" (include "livevote.fullname" $ctx) .layer) $name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The layer each component runs in. */}}
+{{- define "livevote.layerOf" -}}
+{{- $layers := dict "client" "frontend" "test" "frontend" "server" "api" "consumer" "consumer" "migrations" "consumer" "redis" "data" "postgresql" "data" -}}
+{{- index $layers . -}}
+{{- end -}}
+
+{{/* Namespace of a component: (dict "ctx" $ "component" "server") */}}
+{{- define "livevote.componentNs" -}}
+{{- include "livevote.ns" (dict "ctx" .ctx "layer" (include "livevote.layerOf" .component)) -}}
+{{- end -}}
+
+{{/* Labels */}}
+{{- define "livevote.commonLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "livevote.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: livevote
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "ctx" $ "component" "server").
+     The component label is in every selector so no two workloads ever select each other's pods. */}}
+{{- define "livevote.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "livevote.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "livevote.labels" -}}
+{{ include "livevote.commonLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Labels that every pod of this release carries (used by the single-namespace default deny). */}}
+{{- define "livevote.releasePodLabels" -}}
+app.kubernetes.io/name: {{ include "livevote.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Image reference: (dict "ctx" $ "image" .Values.server.image) */}}
+{{- define "livevote.image" -}}
+{{- $tag := default .ctx.Chart.AppVersion .image.tag -}}
+{{- if .image.digest -}}
+{{- printf "%s:%s@%s" .image.repository $tag .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level security context meeting the "restricted" Pod Security Standard. */}}
+{{- define "livevote.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container-level security context: restricted, plus a read-only root filesystem. */}}
+{{- define "livevote.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The distroless images run as "nonroot" (65532). */}}
+{{- define "livevote.appUid" -}}65532{{- end -}}
+
+{{/* Topology spread over nodes and zones; ScheduleAnyway so a small cluster still schedules. */}}
+{{- define "livevote.topologySpread" -}}
+- maxSkew: 1
+  topologyKey: topology.kubernetes.io/zone
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "livevote.selectorLabels" . | nindent 6 }}
+  matchLabelKeys: [pod-template-hash]
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "livevote.selectorLabels" . | nindent 6 }}
+  matchLabelKeys: [pod-template-hash]
+{{- end -}}
+
+{{/* Service host names */}}
+{{- define "livevote.serverHost" -}}
+{{- printf "%s-server.%s.svc" (include "livevote.fullname" .) (include "livevote.componentNs" (dict "ctx" . "component" "server")) -}}
+{{- end -}}
+{{- define "livevote.redisHost" -}}
+{{- printf "%s-redis.%s.svc" (include "livevote.fullname" .) (include "livevote.componentNs" (dict "ctx" . "component" "redis")) -}}
+{{- end -}}
+{{- define "livevote.postgresqlHost" -}}
+{{- printf "%s-postgresql.%s.svc" (include "livevote.fullname" .) (include "livevote.componentNs" (dict "ctx" . "component" "postgresql")) -}}
+{{- end -}}
+
+{{- define "livevote.credentialsSecretName" -}}
+{{- default (printf "%s-credentials" (include "livevote.fullname" .)) .Values.credentials.existingSecret -}}
+{{- end -}}
+
+{{/*
+Generated passwords, as YAML. Made once per render (memoised in .Values, because every
+`include` would otherwise draw new random values) and read back from the live Secret on
+upgrade, so they stay what the running Redis and PostgreSQL were initialised with.
+*/}}
+{{- define "livevote.generatedPasswords" -}}
+{{- if not (hasKey .Values "livevoteGeneratedPasswords") -}}
+{{- $keys := list -}}
+{{- if .Values.redis.enabled -}}
+{{- $keys = concat $keys (list "redis-server-password" "redis-consumer-password" "redis-probe-password" "redis-admin-password") -}}
+{{- end -}}
+{{- if .Values.postgresql.enabled -}}
+{{- $keys = concat $keys (list "postgres-superuser-password" "postgres-migrator-password" "postgres-server-password" "postgres-consumer-password") -}}
+{{- end -}}
+{{- $live := lookup "v1" "Secret" (include "livevote.ns" (dict "ctx" . "layer" "data")) (printf "%s-credentials" (include "livevote.fullname" .)) -}}
+{{- $old := dict -}}
+{{- if and $live $live.data -}}{{- $old = $live.data -}}{{- end -}}
+{{- $out := dict -}}
+{{- range $keys -}}
+{{- if hasKey $old . -}}
+{{- $_ := set $out . (index $old . | b64dec) -}}
+{{- else -}}
+{{- $_ := set $out . (randAlphaNum 32) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set .Values "livevoteGeneratedPasswords" $out -}}
+{{- end -}}
+{{- toYaml (index .Values "livevoteGeneratedPasswords") -}}
+{{- end -}}
+
+{{/* An env var read from the credentials Secret: (dict "ctx" $ "name" "REDIS_PASSWORD" "key" "redis-server-password") */}}
+{{- define "livevote.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "livevote.credentialsSecretName" .ctx }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* REDIS_URL for a service user: (dict "ctx" $ "user" "server") */}}
+{{- define "livevote.redisUrlEnv" -}}
+{{- if .ctx.Values.redis.enabled -}}
+{{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "REDIS_PASSWORD" "key" (printf "redis-%s-password" .user)) }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:6379/0" .user (include "livevote.redisHost" .ctx) | quote }}
+{{- else -}}
+{{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "REDIS_URL" "key" (printf "redis-%s-url" .user)) }}
+{{- end -}}
+{{- end -}}
+
+{{/* DATABASE_URL for a role: (dict "ctx" $ "role" "server") */}}
+{{- define "livevote.databaseUrlEnv" -}}
+{{- if .ctx.Values.postgresql.enabled -}}
+{{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "DATABASE_PASSWORD" "key" (printf "postgres-%s-password" .role)) }}
+- name: DATABASE_URL
+  value: {{ printf "postgres://livevote_%s:$(DATABASE_PASSWORD)@%s:5432/livevote" .role (include "livevote.postgresqlHost" .ctx) | quote }}
+{{- else -}}
+{{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "DATABASE_URL" "key" (printf "database-%s-url" .role)) }}
+{{- end -}}
+{{- end -}}
+
+{{/* Peers allowed to reach the client and the server from outside (Gateway / Ingress controller). */}}
+{{- define "livevote.edgePeers" -}}
+{{- if .Values.networkPolicy.ingressFrom -}}
+{{- toYaml .Values.networkPolicy.ingressFrom -}}
+{{- else if and .Values.gateway.enabled .Values.httpRoute.enabled -}}
+- namespaceSelector: {}
+  podSelector:
+    matchLabels:
+      gateway.networking.k8s.io/gateway-name: {{ include "livevote.fullname" . }}
+{{- else -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: ingress-nginx
+{{- end -}}
+{{- end -}}
+
+{{/* Peer selecting one component's pods, from any namespace: (dict "ctx" $ "component" "server") */}}
+{{- define "livevote.componentPeer" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ include "livevote.componentNs" . }}
+  podSelector:
+    matchLabels:
+      {{- include "livevote.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{- define "livevote.gatewayNs" -}}
+{{- default .Release.Namespace .Values.gateway.namespace -}}
+{{- end -}}
+
+{{/* Egress rules towards the data stores, bundled or external (any address, that port only). */}}
+{{- define "livevote.dataEgress" -}}
+{{- $ctx := .ctx -}}
+{{- if .redis }}
+- ports: [{protocol: TCP, port: {{ ternary 6379 $ctx.Values.redis.external.port $ctx.Values.redis.enabled }}}]
+  {{- if $ctx.Values.redis.enabled }}
+  to:
+    {{- include "livevote.componentPeer" (dict "ctx" $ctx "component" "redis") | nindent 4 }}
+  {{- end }}
+{{- end }}
+- ports: [{protocol: TCP, port: {{ ternary 5432 $ctx.Values.postgresql.external.port $ctx.Values.postgresql.enabled }}}]
+  {{- if $ctx.Values.postgresql.enabled }}
+  to:
+    {{- include "livevote.componentPeer" (dict "ctx" $ctx "component" "postgresql") | nindent 4 }}
+  {{- end }}
+{{- end }}
