@@ -3,7 +3,7 @@
  * retries dependencies forever at run time, and on SIGTERM finishes the batch in flight.
  */
 import { redisKeys } from '@livevote/contract';
-import { createLogger, createPool, createRedis } from '@livevote/contract/node';
+import { createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
 import { loadConfig } from './config.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { createOpsServer } from './ops-server.ts';
@@ -64,7 +64,20 @@ ops.listen(config.PORT, () => {
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.PORT, consumer: config.CONSUMER_NAME }, 'consumer started');
 });
 
-const running = consumer.run(stop.signal);
+// Waits for Redis instead of exiting: a consumer that crash-loops while Redis starts helps no one.
+async function connectThenRun(): Promise<void> {
+  for (;;) {
+    try {
+      await Promise.all([waitReady(redis, 30_000), waitReady(blockingRedis, 30_000)]);
+      break;
+    } catch {
+      if (stop.signal.aborted) return;
+      logger.warn('still waiting for Redis');
+    }
+  }
+  await consumer.run(stop.signal);
+}
+const running = connectThenRun();
 
 async function shutdown(signal: string): Promise<void> {
   if (stop.signal.aborted) return;
