@@ -2,6 +2,7 @@
 # Builds the project's checking tools from their Go modules into the git-ignored .tools/bin:
 #   helm            v3.22.0  (lint, template)
 #   kubectl-validate         (offline validation against the Kubernetes OpenAPI schemas it embeds)
+#   Gateway API CRDs         (for kubectl-validate: the Gateway, HTTPRoute and ReferenceGrant schemas)
 # Idempotent: a tool already built at the wanted version is kept. Needs Go and the Go module proxy;
 # no other download happens (kubeconform would need its schemas from the internet, which CI lacks).
 # Usage: bash scripts/install-helm.sh [--no-validate]
@@ -10,6 +11,8 @@ set -euo pipefail
 HELM_VERSION=v3.22.0
 # The latest tag of kubectl-validate (its schemas go up to the Kubernetes release it was cut with).
 KUBECTL_VALIDATE_VERSION=${KUBECTL_VALIDATE_VERSION:-v0.0.4}
+# Gateway API release whose standard-channel CRDs the manifests are validated against.
+GATEWAY_API_VERSION=v1.3.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
@@ -54,4 +57,17 @@ if [ "$(module_version "$bin/kubectl-validate" sigs.k8s.io/kubectl-validate)" = 
 else
   echo "install-helm: building kubectl-validate $KUBECTL_VALIDATE_VERSION"
   GOBIN="$bin" GOFLAGS=-buildvcs=false go install "sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION"
+fi
+
+# Gateway API CRDs, so kubectl-validate can check the Gateway, HTTPRoute and ReferenceGrant too.
+# They ship inside the Gateway API's Go module; the standard channel is what the chart targets.
+crds="$root/.tools/crds/gateway-api-$GATEWAY_API_VERSION"
+if [ -f "$crds/gateway.networking.k8s.io_httproutes.yaml" ]; then
+  echo "install-helm: Gateway API $GATEWAY_API_VERSION CRDs already in .tools/crds"
+else
+  dir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')
+  mkdir -p "$crds"
+  cp "$dir"/config/crd/standard/*.yaml "$crds/"
+  chmod u+w "$crds"/*.yaml
+  echo "install-helm: Gateway API $GATEWAY_API_VERSION CRDs copied to .tools/crds"
 fi
