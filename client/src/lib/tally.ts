@@ -1,0 +1,58 @@
+/**
+ * The live tally as the browser sees it, and the rules for accepting a new frame.
+ * Only types come from @livevote/contract: its runtime pulls in zod, which the voter page
+ * cannot afford in its JavaScript budget, so frames are checked by hand here.
+ */
+import type { Results } from '@livevote/contract';
+
+export type Tally = Results;
+export type VoteOption = 'cats' | 'dogs';
+export const VOTE_OPTIONS: readonly VoteOption[] = ['cats', 'dogs'];
+export const OPTION_LABEL: Record<VoteOption, string> = { cats: 'Cats', dogs: 'Dogs' };
+
+/** Same-origin API paths (mirrors ROUTES and SSE_EVENT_TALLY in @livevote/contract). */
+export const API = {
+  vote: '/api/vote',
+  voteStatus: (id: string) => `/api/vote/${encodeURIComponent(id)}`,
+  results: '/api/results',
+  stream: '/api/stream',
+  tallyEvent: 'tally',
+} as const;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Parses a `tally` frame or a `/api/results` body; anything malformed is `null`, never a throw. */
+export function parseTally(input: unknown): Tally | null {
+  let value = input;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (!isCount(v.cats) || !isCount(v.dogs) || !isCount(v.total) || !isCount(v.seq)) return null;
+  return {
+    cats: v.cats,
+    dogs: v.dogs,
+    total: v.total,
+    seq: v.seq,
+    updatedAt: typeof v.updatedAt === 'string' ? v.updatedAt : '',
+  };
+}
+
+/**
+ * Tallies are state, not events: keep whichever has the higher `seq`. A frame with a lower or
+ * equal seq (a late reconnect snapshot, a slow first-paint fetch) never overwrites a newer one.
+ */
+export function newerTally(current: Tally | null, incoming: Tally | null): Tally | null {
+  if (incoming === null) return current;
+  if (current === null) return incoming;
+  return incoming.seq > current.seq ? incoming : current;
+}
+
+export const EMPTY_TALLY: Tally = { cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: '' };
