@@ -112,7 +112,7 @@ export function read(): void {
 export function teardown(data: SetupData): void {
   const { ms, after } = waitForDrain(BASE_URL, data.runId, 'soak', DRAIN_TIMEOUT_MS);
   drainTime.add(ms, { phase: 'teardown' });
-  const rise = after === null ? '?' : after.total - data.before.total;
+  const rise = after.total - data.before.total;
   console.log(`soak: backlog drained ${ms} ms after the last vote; tallies rose by ${rise} (this includes the marker vote)`);
 }
 

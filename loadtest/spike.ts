@@ -90,7 +90,7 @@ export default function (): void {
 export function teardown(data: SetupData): void {
   const { ms, after } = waitForDrain(BASE_URL, data.runId, 'spike', DRAIN_TIMEOUT_MS);
   drainTime.add(ms, { phase: 'teardown' });
-  const rise = after === null ? '?' : after.total - data.before.total;
+  const rise = after.total - data.before.total;
   console.log(`spike: backlog drained ${ms} ms after the last vote; tallies rose by ${rise} (this includes the marker vote)`);
 }
 

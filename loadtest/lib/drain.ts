@@ -18,10 +18,11 @@ export function pollUntil<T>(timeoutMs: number, intervalMs: number, probe: () =>
 
 /**
  * Casts one marker vote and waits until the consumer has counted it: after that, the backlog of
- * votes sent before it has (in practice) been applied too. Returns how long that took, in ms.
+ * votes sent before it has (in practice) been applied too, and /api/results shows it.
+ * Returns how long that took, in ms, and the results then.
  * Throws when it does not happen within `timeoutMs`, which fails the k6 run.
  */
-export function waitForDrain(base: string, runId: string, prefix: string, timeoutMs: number): { ms: number; after: Results | null } {
+export function waitForDrain(base: string, runId: string, prefix: string, timeoutMs: number): { ms: number; after: Results } {
   const started = Date.now();
   const key = voteKey(`${prefix}-marker`, runId, 0);
   const vote = castVote(base, 'cats', { key, retries: 3, tags: { phase: 'teardown' } });
@@ -33,5 +34,12 @@ export function waitForDrain(base: string, runId: string, prefix: string, timeou
   if (counted === undefined) {
     throw new Error(`the consumer did not count the drain marker vote ${key} within ${timeoutMs} ms: votes are stuck`);
   }
-  return { ms: Date.now() - started, after: getResults(base, { phase: 'teardown' }) };
+  // What screens show (/api/results, the SSE frames) may trail the database by a moment.
+  const seq = counted.seq ?? 0;
+  const after = pollUntil(Math.max(1000, timeoutMs - (Date.now() - started)), 100, () => {
+    const r = getResults(base, { phase: 'teardown' });
+    return r !== null && r.seq >= seq ? r : undefined;
+  });
+  if (after === undefined) throw new Error(`GET /api/results never reached seq ${seq}, in which the drain marker vote was counted`);
+  return { ms: Date.now() - started, after };
 }

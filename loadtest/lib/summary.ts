@@ -31,7 +31,7 @@ export interface SummaryData {
 }
 
 function fmt(metric: MetricSummary, key: string, value: number): string {
-  if (metric.type === 'rate') return `${(value * 100).toFixed(2)}%`;
+  if (metric.type === 'rate' && key === 'rate') return `${(value * 100).toFixed(2)}%`;
   if (metric.type === 'trend' && metric.contains === 'time') return `${value.toFixed(1)}ms`;
   if (key === 'rate') return `${value.toFixed(2)}/s`;
   return Number.isInteger(value) ? String(value) : value.toFixed(2);

@@ -92,6 +92,11 @@ async function main(): Promise<number> {
   for (const [name, sc] of scenarios) {
     if (!sc.executor || !EXECUTORS.has(sc.executor)) problems.push(`scenario ${name}: unknown executor "${sc.executor}"`);
     const fn = mod[sc.exec ?? 'default'];
+    const planned =
+      sc.executor === 'per-vu-iterations' ? Number(sc.vus ?? 1) * Number(sc.iterations ?? 1) : sc.executor === 'shared-iterations' ? Number(sc.iterations ?? 1) : undefined;
+    if (planned !== undefined && planned !== 1) {
+      console.log(`note: scenario ${name} plans ${planned} iterations in k6; the adapter runs one (size it with -e so that both agree)`);
+    }
     if (typeof fn !== 'function') problems.push(`scenario ${name}: exec function "${sc.exec ?? 'default'}" is not exported`);
   }
 
