@@ -1,0 +1,59 @@
+/**
+ * Offline validation of everything the chart renders against the official Kubernetes OpenAPI
+ * schemas (embedded in kubectl-validate) and the Gateway API CRDs (standard channel), at the
+ * chart's minimum Kubernetes version. Unknown fields, wrong types and bad enum values all fail.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderText, run, tool, toolsDir, valueSets } from './lib.ts';
+
+const KUBE_VERSION = '1.30';
+const dir = mkdtempSync(join(tmpdir(), 'livevote-kv-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function crdDir(): string {
+  const crds = join(toolsDir, 'crds');
+  const found = (() => {
+    try {
+      return readdirSync(crds).filter((d) => d.startsWith('gateway-api-'));
+    } catch {
+      return [];
+    }
+  })();
+  if (found.length !== 1) throw new Error(`expected one Gateway API CRD folder in ${crds}: run "bash scripts/install-helm.sh" first`);
+  return join(crds, found[0]!);
+}
+
+function validate(file: string) {
+  return run(tool('kubectl-validate'), [file, '--version', KUBE_VERSION, '--local-crds', crdDir()]);
+}
+
+describe(`manifests against the Kubernetes ${KUBE_VERSION} and Gateway API schemas (kubectl-validate)`, () => {
+  for (const set of valueSets) {
+    it(`validates everything rendered with values: ${set.name}`, () => {
+      const file = join(dir, `${set.name}.yaml`);
+      writeFileSync(file, renderText(set.files));
+      const r = validate(file);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('OK');
+    });
+  }
+
+  it('is really checking: a misspelt field, a wrong type and a bad route timeout are all refused', () => {
+    const text = renderText([]);
+    const broken = [
+      ['preStop action', text.replace(/^(\s+)sleep:$/m, '$1slep:')],
+      ['integer field', text.replace('maxSkew: 1', 'maxSkew: one')],
+      ['HTTPRoute timeout', text.replace('request: "0s"', 'request: "forever"')],
+    ] as const;
+    for (const [what, manifest] of broken) {
+      expect(manifest, what).not.toBe(text);
+      const file = join(dir, `broken-${what.replace(/\W+/g, '-')}.yaml`);
+      writeFileSync(file, manifest);
+      const r = validate(file);
+      expect(r.status, `${what} should be refused`).not.toBe(0);
+    }
+  });
+});
