@@ -58,6 +58,11 @@ export class SseHub {
     return this.clients.size;
   }
 
+  /** Clients whose last write is still waiting for `drain`. */
+  get blockedCount(): number {
+    return this.blocked.size;
+  }
+
   get latestSeq(): number {
     return this.latest?.seq ?? -1;
   }

@@ -1,0 +1,89 @@
+import http from 'node:http';
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createServerMetrics } from '../src/metrics.ts';
+import { SseHub } from '../src/sse-hub.ts';
+import { waitFor } from '../../scripts/wait-for.ts';
+
+/**
+ * The slow-reader case runs the hub on a real HTTP server over a Unix socket. Over loopback
+ * TCP the kernel autotunes a stuck socket's buffers to megabytes, so filling them takes many
+ * minutes of frames; a Unix socket's fixed ~200 KB buffer fills within seconds. The hub's code
+ * path (write → false → wait for drain → drop) is the same on both.
+ */
+let dir: string;
+let server: http.Server;
+let hub: SseHub;
+const metrics = createServerMetrics();
+const sockPath = () => path.join(dir, 'hub.sock');
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'lv-hub-'));
+  hub = new SseHub({
+    tickMs: 0,
+    heartbeatMs: 60_000,
+    retryMs: 1000,
+    maxClients: 100,
+    maxPerIp: 100,
+    drainTimeoutMs: 500,
+    metrics,
+    logger: pino({ level: 'silent' }),
+    snapshot: async () => ({ cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date(0).toISOString() }),
+  });
+  server = http.createServer((req, res) => void hub.connect(req, res, 'local'));
+  await new Promise<void>((r) => server.listen(sockPath(), r));
+});
+afterAll(async () => {
+  hub.close();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A reader that parses nothing: it keeps the highest `id:` it has seen. */
+function reader(): { socket: net.Socket; lastId: () => number } {
+  const socket = net.connect(sockPath());
+  socket.write('GET /api/stream HTTP/1.1\r\nHost: hub\r\n\r\n');
+  let last = -1;
+  let tail = '';
+  socket.on('data', (d: Buffer) => {
+    const text = tail + d.toString();
+    for (const m of text.matchAll(/^id: (\d+)$/gm)) last = Math.max(last, Number(m[1]));
+    tail = text.slice(-64);
+  });
+  return { socket, lastId: () => last };
+}
+
+it('keeps every other screen current while one never reads, and drops the one that does not', async () => {
+  const good = [reader(), reader(), reader()];
+  const stuck = net.connect(sockPath());
+  stuck.write('GET /api/stream HTTP/1.1\r\nHost: hub\r\n\r\n');
+  stuck.pause();
+  await waitFor(() => hub.size === 4, { what: 'four clients connected' });
+
+  const at = new Date().toISOString();
+  let seq = 0;
+  const dropped = async () => (await metrics.sseDropped.get()).values[0]?.value ?? 0;
+  // Bounded: at most 200,000 frames, far more than the ~200 KB a Unix socket buffers.
+  while (hub.blockedCount === 0 && seq < 200_000) {
+    for (let i = 0; i < 500; i++) {
+      seq++;
+      hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+    }
+    // The readers keep up with every burst although one socket has stopped reading.
+    await waitFor(() => good.every((g) => g.lastId() === seq), { what: `readers at seq ${seq}`, timeoutMs: 5000, intervalMs: 5 });
+  }
+  expect(hub.blockedCount).toBe(1);
+  // Still blocked after the drain timeout: the hub drops it, and only it.
+  await waitFor(async () => (await dropped()) === 1, { what: 'the stuck client dropped', timeoutMs: 5000 });
+  expect(hub.size).toBe(3);
+  seq++;
+  hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+  await waitFor(() => good.every((g) => g.lastId() === seq), { what: 'readers current after the drop' });
+  for (const g of good) g.socket.destroy();
+  stuck.destroy();
+});

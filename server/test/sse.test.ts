@@ -1,0 +1,159 @@
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { TallyWatcher } from '../../scripts/tally-watcher.ts';
+import { castMany, castVote, results } from '../../scripts/vote-client.ts';
+import { waitFor } from '../../scripts/wait-for.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function stackFor(name: string, serverEnv: Record<string, string> = {}, redisUrl?: string): Promise<{ env: TestEnv; stack: Stack }> {
+  const env = await createTestEnv(name, redisUrl);
+  cleanups.push(() => env.cleanup());
+  const stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, serverEnv });
+  cleanups.push(() => stack.stop());
+  return { env, stack };
+}
+
+function watchers(url: string, n: number): TallyWatcher[] {
+  const list = Array.from({ length: n }, () => new TallyWatcher(url));
+  cleanups.push(() => list.forEach((w) => w.close()));
+  return list;
+}
+
+/** Opens a stream from a chosen source address and reports only the status code. */
+function streamStatus(url: string, localAddress: string): Promise<{ status: number; retryAfter?: string; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/api/stream`, { localAddress, agent: false }, (res) => {
+      const out = { status: res.statusCode ?? 0, close: () => req.destroy() } as { status: number; retryAfter?: string; close: () => void };
+      if (res.headers['retry-after']) out.retryAfter = String(res.headers['retry-after']);
+      if (out.status !== 200) res.resume();
+      resolve(out);
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('GET /api/stream', () => {
+  it('brings 1,000 connected screens to the exact final tallies, never backwards', async () => {
+    const { stack } = await stackFor('sse_thousand');
+    const screens = watchers(stack.url, 1000);
+    await waitFor(() => screens.every((s) => s.frames.length > 0), { what: 'snapshot on every screen', timeoutMs: 30_000 });
+    const outcomes = await castMany(stack.url, 1500, 32);
+    expect(outcomes.every((o) => o.status === 202)).toBe(true);
+    const final = await waitFor(async () => {
+      const r = await results(stack.url);
+      return r.total === 1500 ? r : false;
+    }, { what: 'all votes counted' });
+    await waitFor(() => screens.every((s) => s.latest?.seq === final.seq), { what: 'every screen at the final seq', timeoutMs: 20_000 });
+    for (const s of screens) {
+      expect(s.latest).toMatchObject({ cats: final.cats, dogs: final.dogs, total: 1500, seq: final.seq });
+      expect(s.wentBackwards).toBe(false);
+    }
+    // Coalescing: far fewer frames than votes reached each screen.
+    const maxFrames = Math.max(...screens.map((s) => s.frames.length));
+    expect(maxFrames).toBeLessThan(1500);
+  });
+
+  it('sends a snapshot at once, the current state on Last-Event-ID, heartbeats and the SSE headers', async () => {
+    const { stack } = await stackFor('sse_basics', { SSE_HEARTBEAT_MS: '200' });
+    await castVote(stack.url, 'dogs');
+    await waitFor(async () => (await results(stack.url)).total === 1, { what: 'one vote counted' });
+
+    const first = watchers(stack.url, 1)[0]!;
+    const snap = await waitFor(() => first.latest, { what: 'snapshot' });
+    expect(snap).toMatchObject({ cats: 0, dogs: 1, total: 1 });
+
+    // A reconnecting browser sends Last-Event-ID; it gets the current state, even from a "future" id.
+    const resumed = new TallyWatcher(stack.url, {
+      fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers, 'last-event-id': '999999' } }),
+    });
+    cleanups.push(() => resumed.close());
+    expect(await waitFor(() => resumed.latest, { what: 'state after Last-Event-ID' })).toEqual(snap);
+
+    const res = await fetch(`${stack.url}/api/stream`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(res.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(res.headers.get('x-accel-buffering')).toBe('no');
+    expect(res.headers.get('content-encoding')).toBeNull();
+    const reader = res.body!.getReader();
+    let text = '';
+    await waitFor(async () => {
+      const { value } = await reader.read();
+      text += new TextDecoder().decode(value);
+      return /^:\n\n/m.test(text.split('\n\n').slice(2).join('\n\n') + '\n\n') || text.includes('\n\n:\n\n');
+    }, { what: 'a heartbeat comment', timeoutMs: 5000 });
+    expect(text).toMatch(/^retry: \d+\n\n/);
+    await reader.cancel();
+  });
+
+  it('holds the per-address and total connection caps exactly', async () => {
+    const { stack } = await stackFor('sse_caps', { SSE_MAX_CLIENTS: '6', SSE_MAX_PER_IP: '4' });
+    const open: { status: number; close: () => void }[] = [];
+    cleanups.push(() => open.forEach((o) => o.close()));
+    for (let i = 0; i < 4; i++) open.push(await streamStatus(stack.url, '127.0.0.1'));
+    expect(open.map((o) => o.status)).toEqual([200, 200, 200, 200]);
+    const fifth = await streamStatus(stack.url, '127.0.0.1');
+    expect(fifth.status).toBe(429);
+    expect(Number(fifth.retryAfter)).toBeGreaterThan(0);
+    open.push(await streamStatus(stack.url, '127.0.0.2'), await streamStatus(stack.url, '127.0.0.2'));
+    expect(open.slice(4).map((o) => o.status)).toEqual([200, 200]);
+    const seventh = await streamStatus(stack.url, '127.0.0.3');
+    expect(seventh.status).toBe(503);
+    expect(Number(seventh.retryAfter)).toBeGreaterThan(0);
+    // A slot freed is a slot available again.
+    open.shift()!.close();
+    await waitFor(async () => {
+      const s = await streamStatus(stack.url, '127.0.0.3');
+      open.push(s);
+      return s.status === 200;
+    }, { what: 'freed slot reused' });
+  });
+
+  it('shows PostgreSQL-correct tallies on every screen within 5 s of Redis returning', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lv-redis-sse-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const redis = new RedisServer({ dir, port: await freePort() });
+    await redis.start();
+    cleanups.push(() => redis.stop());
+    const { env, stack } = await stackFor('sse_redis_restart', {}, `${redis.url}/0`);
+    const screens = watchers(stack.url, 50);
+    await castMany(stack.url, 20, 4);
+    await waitFor(() => screens.every((s) => s.latest?.total === 20), { what: 'screens at 20' });
+
+    await redis.kill();
+    // A tally committed while the subscriber was away: its PUBLISH never reached the server.
+    const db = new pg.Client({ connectionString: env.databaseUrl });
+    await db.connect();
+    const { rows } = await db.query<{ seq: string }>('UPDATE tallies SET cats = cats + 7, seq = seq + 1 WHERE id RETURNING seq');
+    await db.end();
+    await redis.start();
+    const back = Date.now();
+    await waitFor(() => screens.every((s) => s.latest?.seq === Number(rows[0]!.seq)), { what: 'screens resynced', timeoutMs: 5000 });
+    expect(Date.now() - back).toBeLessThan(5000);
+    for (const s of screens) expect(s.latest?.total).toBe(27);
+  });
+
+  it('ends open streams promptly on SIGTERM and exits within the grace period', async () => {
+    const { stack } = await stackFor('sse_sigterm', { SHUTDOWN_GRACE_MS: '5000' });
+    const screens = watchers(stack.url, 200);
+    await waitFor(() => screens.every((s) => s.latest), { what: 'screens connected' });
+    const t0 = Date.now();
+    const code = await stack.server.stop('SIGTERM');
+    const exitMs = Date.now() - t0;
+    expect(code).toBe(0);
+    expect(exitMs).toBeLessThan(5000);
+    await waitFor(() => screens.every((s) => s.errors > 0), { what: 'every stream ended', timeoutMs: 5000 });
+  });
+});
+
+afterAll(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
