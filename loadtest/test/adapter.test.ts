@@ -107,4 +107,25 @@ describe('k6 test adapter', () => {
       expect(code).toBe(0);
     }
   });
+
+  it('refuses a threshold on a metric that does not exist', async () => {
+    stack = await startFakeStack();
+    const { code, out } = await runScript('test/fixtures/threshold-typo.js', { BASE_URL: stack.url });
+    expect(code).toBe(1);
+    expect(out).toContain('FAIL options: threshold on "vote_latncy": no metric named vote_latncy');
+  });
+
+  it('refuses a k6 module it does not provide instead of passing silently', async () => {
+    stack = await startFakeStack();
+    const { code, out } = await runScript('test/fixtures/unsupported-module.js', { BASE_URL: stack.url });
+    expect(code).toBe(1);
+    expect(out).toContain('the script imports k6/ws, which the adapter does not provide');
+  });
+
+  it('fails on a check that is wrong about the API', async () => {
+    stack = await startFakeStack();
+    const { code, out } = await runScript('test/fixtures/wrong-check.js', { BASE_URL: stack.url });
+    expect(code).toBe(1);
+    expect(out).toContain('check failed: results name a winner');
+  });
 });

@@ -1,0 +1,79 @@
+/**
+ * `npm run loadtest:check:with-stack`: for CI and fresh clones. Starts the stack with the
+ * repository's own `npm start` on a free port (API only, rate limiting off), waits for /readyz
+ * with a deadline, runs the whole `loadtest:check` against it, and stops the stack it started.
+ * REDIS_URL / DATABASE_URL / REDIS_PREFIX are passed through when set; when not, `npm start`
+ * brings its own redis-server and embedded PostgreSQL.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
+const READY_TIMEOUT_MS = Number(process.env.STACK_READY_TIMEOUT_MS ?? 180_000);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const port = Number(process.env.LOADTEST_PORT ?? (await freePort()));
+const baseUrl = `http://127.0.0.1:${port}`;
+let log = '';
+const stack = spawn('npm', ['start'], {
+  cwd: repo,
+  detached: true, // its own process group, so stopping it stops npm, node and the services
+  env: { ...process.env, PORT: String(port), RATE_LIMIT: 'off', CLIENT_DIR: '', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+let exited: number | null | undefined;
+stack.on('exit', (code) => (exited = code));
+stack.stdout.on('data', (c) => (log += c));
+stack.stderr.on('data', (c) => (log += c));
+
+async function stop(): Promise<void> {
+  if (exited !== undefined || stack.pid === undefined) return;
+  const gone = new Promise<void>((resolve) => stack.once('exit', () => resolve()));
+  process.kill(-stack.pid, 'SIGINT');
+  const timer = setTimeout(() => {
+    if (exited === undefined && stack.pid !== undefined) process.kill(-stack.pid, 'SIGKILL');
+  }, 15_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+async function ready(): Promise<boolean> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) return false;
+    try {
+      const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+let code = 1;
+try {
+  console.log(`loadtest: starting the stack with npm start on ${baseUrl} ...`);
+  if (!(await ready())) {
+    console.error(`loadtest: the stack did not become ready within ${READY_TIMEOUT_MS} ms (exit ${exited}). Its output:\n${log}`);
+  } else {
+    const r = spawnSync('npm', ['run', 'loadtest:check'], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: 'inherit', env: { ...process.env, BASE_URL: baseUrl } });
+    code = r.status ?? 1;
+    if (code !== 0) console.error(`loadtest: the stack's output:\n${log.slice(-8000)}`);
+  }
+} finally {
+  await stop();
+}
+process.exit(code);
