@@ -41,5 +41,6 @@ for (const [script, env] of runs) {
     console.log(`>>> ${script}: FAILED (exit ${r.status ?? r.signal})`);
   }
 }
-console.log(`\nk6 test adapter: ${passed} passed, ${failed} failed`);
+console.log(`\nk6 test adapter, one run per script (see above).`);
+console.log(`loadtest: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
