@@ -13,7 +13,10 @@ export default defineConfig({
         directives: {
           'default-src': ['self'],
           'script-src': ['self'],
-          'style-src': ['self'],
+          // One exception: SvelteKit's own route announcer (an aria-live region it renders) has a
+          // fixed inline style attribute; allow exactly that attribute value by its hash. The e2e
+          // tests fail on any CSP violation, so a SvelteKit upgrade that changes it is caught.
+          'style-src': ['self', 'unsafe-hashes', 'sha256-S8qMpvofolR8Mpjy4kQvEm7m1q8clzU4dfDH0AmvZjo='],
           'img-src': ['self'],
           'font-src': ['self'],
           'connect-src': ['self'],

@@ -1,0 +1,79 @@
+/**
+ * What the end-to-end tests share: building the client, the real stack (server with the client
+ * mounted + consumer, own PostgreSQL database and Redis prefix), headless Debian Chromium, and the
+ * git-ignored screenshot folder.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CLIENT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const REPO_ROOT = path.resolve(CLIENT_ROOT, '..');
+export const BUILD_DIR = path.join(CLIENT_ROOT, 'build');
+export const RESULTS_DIR = path.join(CLIENT_ROOT, 'test-results');
+export const SCREENSHOT_DIR = path.join(RESULTS_DIR, 'screenshots');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Builds client/build with this same Node binary (svelte-kit sync, then vite build). */
+export function buildClient(): void {
+  const bin = (p: string) => path.join(REPO_ROOT, 'node_modules', p);
+  for (const args of [[bin('@sveltejs/kit/svelte-kit.js'), 'sync'], [bin('vite/bin/vite.js'), 'build', '--logLevel', 'warn']]) {
+    const r = spawnSync(process.execPath, args, { cwd: CLIENT_ROOT, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' } });
+    if (r.status !== 0) throw new Error(`client build failed (${args.slice(1).join(' ')}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+    ],
+  });
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  return file;
+}
+
+/** Text of a data-testid element, waiting for it to exist. */
+export async function testIdText(page: Page, id: string): Promise<string> {
+  return (await page.getByTestId(id).textContent({ timeout: 10_000 })) ?? '';
+}
+
+export const toNumber = (s: string): number => Number(s.replace(/[^\d.]/g, ''));
+
+/** Waits until a data-testid element's attribute has the wanted value. */
+export async function waitForAttr(page: Page, id: string, attr: string, value: string, timeout = 20_000): Promise<void> {
+  await page.waitForFunction(
+    ([i, a, v]) => document.querySelector(`[data-testid="${i}"]`)?.getAttribute(a!) === v,
+    [id, attr, value] as const,
+    { timeout },
+  );
+}
+
+/** Waits until a data-testid element's text, read as a number, satisfies `pred` (given as n >= min). */
+export async function waitForNumberAtLeast(page: Page, id: string, min: number, timeout = 20_000): Promise<number> {
+  const handle = await page.waitForFunction(
+    ([i, m]) => {
+      const t = document.querySelector(`[data-testid="${i}"]`)?.textContent ?? '';
+      const n = Number(t.replace(/[^\d.]/g, ''));
+      return t !== '' && n >= (m as number) ? n : false;
+    },
+    [id, min] as const,
+    { timeout },
+  );
+  return (await handle.jsonValue()) as number;
+}

@@ -1,0 +1,266 @@
+/**
+ * End to end: the real stack (Express server with this client mounted, consumer, PostgreSQL,
+ * Redis) driven by headless Debian Chromium through playwright-core.
+ */
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { castVote } from '../../scripts/vote-client.ts';
+import { waitFor } from '../../scripts/wait-for.ts';
+import {
+  BUILD_DIR,
+  REPO_ROOT,
+  RESULTS_DIR,
+  buildClient,
+  launchBrowser,
+  screenshot,
+  testIdText,
+  toNumber,
+  waitForAttr,
+  waitForNumberAtLeast,
+} from './harness.ts';
+
+const PHONE = { width: 360, height: 800 };
+const PROJECTOR = { width: 1920, height: 1080 };
+const OLD_PROJECTOR = { width: 1024, height: 768 };
+const BUDGET_GZIP_BYTES = 60 * 1024;
+
+let env: TestEnv;
+let stack: Stack;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+interface Results {
+  cats: number;
+  dogs: number;
+  total: number;
+  seq: number;
+}
+
+async function results(): Promise<Results> {
+  const res = await fetch(`${stack.url}/api/results`);
+  return (await res.json()) as Results;
+}
+
+/** Casts votes through the API (as another voter would) and waits until they are counted. */
+async function voteViaApi(option: 'cats' | 'dogs', n: number): Promise<Results> {
+  const before = await results();
+  for (let i = 0; i < n; i++) expect((await castVote(stack.url, option)).status).toBe(202);
+  return waitFor(async () => {
+    const r = await results();
+    return r.total >= before.total + n ? r : false;
+  }, { what: `${n} ${option} votes counted` });
+}
+
+/** A page that records console errors (CSP violations show up there) and every request. */
+async function openPage(route: string, o: BrowserContextOptions = {}): Promise<{ page: Page; errors: string[]; requests: string[] }> {
+  const context = await browser.newContext({ viewport: PHONE, ...o });
+  contexts.push(context);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(`${stack.url}${route}`, { waitUntil: 'load' });
+  return { page, errors, requests };
+}
+
+async function axeScan(page: Page): Promise<{ id: string; impact: string | null; help: string; nodes: string[] }[]> {
+  const source = readFileSync(path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+  // Evaluated through the DevTools protocol, so the page's strict CSP needs no exception for it.
+  await page.evaluate(source);
+  return page.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
+      resultTypes: ['violations'],
+    });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+}
+
+beforeAll(async () => {
+  buildClient();
+  env = await createTestEnv('client-e2e');
+  stack = await startStack({
+    ...env,
+    clientDir: BUILD_DIR,
+    port: 0,
+    serverEnv: { SHUTDOWN_GRACE_MS: '500', SSE_RETRY_MS: '500' },
+  });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await stack?.stop();
+  await env?.cleanup();
+});
+
+describe('voter page', () => {
+  it('paints the current totals from the server, before any JavaScript runs', async () => {
+    const r = await voteViaApi('dogs', 3);
+    const { page } = await openPage('/', { javaScriptEnabled: false });
+    expect(toNumber(await testIdText(page, 'total'))).toBe(r.total);
+    expect(toNumber(await testIdText(page, 'count-dogs'))).toBe(r.dogs);
+  });
+
+  it('tap Cats: the count rises, "sent" then "counted ✓", one vote with one Idempotency-Key', async () => {
+    const { page, errors } = await openPage('/');
+    await waitForAttr(page, 'connection', 'data-state', 'live');
+    const before = await results();
+    expect(toNumber(await testIdText(page, 'count-cats'))).toBe(before.cats);
+
+    const posted = page.waitForRequest((r) => r.url().endsWith('/api/vote') && r.method() === 'POST');
+    await page.getByRole('button', { name: 'Vote for Cats' }).click();
+    const req = await posted;
+    const headers = await req.allHeaders();
+    expect(headers['idempotency-key']).toMatch(/^[A-Za-z0-9_.:-]{8,128}$/);
+    expect(headers.origin).toBe(stack.url); // the Referrer-Policy keeps a real Origin
+    expect((await req.response())?.status()).toBe(202);
+
+    await waitForNumberAtLeast(page, 'count-cats', before.cats + 1);
+    await waitForAttr(page, 'vote-status', 'data-phase', 'counted');
+    expect(await testIdText(page, 'vote-status')).toContain('counted ✓');
+    const after = await results();
+    expect(after.cats).toBe(before.cats + 1);
+    expect(toNumber(await testIdText(page, 'total'))).toBe(after.total);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps a screen-reader summary of the tally', async () => {
+    const { page } = await openPage('/');
+    const r = await results();
+    await page.waitForFunction((t) => document.querySelector('[data-testid="summary"]')?.textContent?.includes(`${t} vote`), r.total.toLocaleString('en-US'));
+    const summary = await testIdText(page, 'summary');
+    expect(summary).toMatch(/^Cats \d+\u00a0%, Dogs \d+\u00a0%, [\d,]+ votes?$/);
+  });
+});
+
+describe('presenter screen', () => {
+  it('moves without a reload when votes arrive through the API', async () => {
+    const { page, errors } = await openPage('/present', { viewport: PROJECTOR });
+    await waitForAttr(page, 'freshness', 'data-state', 'live');
+    const start = toNumber(await testIdText(page, 'present-total'));
+    await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => navigations.push(f.url()));
+
+    const r = await voteViaApi('cats', 5);
+    expect(r.total).toBe(start + 5);
+    await waitForNumberAtLeast(page, 'present-total', r.total);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="rate"]')?.textContent) > 0);
+    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    expect(navigations).toEqual([]);
+    expect(toNumber(await testIdText(page, 'count-cats'))).toBe(r.cats);
+    expect(await testIdText(page, 'short-url')).toBe(new URL(stack.url).host);
+    expect(await page.locator('.qr svg path').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('f toggles full screen', async () => {
+    const { page } = await openPage('/present', { viewport: PROJECTOR });
+    await waitForAttr(page, 'freshness', 'data-state', 'live'); // hydrated
+    await page.keyboard.press('f');
+    await page.waitForFunction(() => document.fullscreenElement !== null);
+    await page.keyboard.press('f');
+    await page.waitForFunction(() => document.fullscreenElement === null);
+  });
+});
+
+describe('when the server goes away', () => {
+  it('shows reconnecting (and stale on the presenter), then live again with the right totals', async () => {
+    const voter = await openPage('/');
+    const presenter = await openPage('/present', { viewport: PROJECTOR });
+    await waitForAttr(voter.page, 'connection', 'data-state', 'live');
+    await waitForAttr(presenter.page, 'freshness', 'data-state', 'live');
+
+    await stack.server.stop();
+    await waitForAttr(voter.page, 'connection', 'data-state', 'reconnecting');
+    await waitForAttr(presenter.page, 'freshness', 'data-state', 'stale', 15_000);
+    await screenshot(voter.page, 'voter-reconnecting-phone');
+    await screenshot(presenter.page, 'presenter-stale-1920x1080');
+
+    await stack.server.start();
+    const r = await voteViaApi('dogs', 2);
+    await waitForAttr(voter.page, 'connection', 'data-state', 'live', 30_000);
+    await waitForAttr(presenter.page, 'freshness', 'data-state', 'live', 30_000);
+    await waitForNumberAtLeast(voter.page, 'total', r.total, 30_000);
+    await waitForNumberAtLeast(presenter.page, 'present-total', r.total, 30_000);
+    expect(toNumber(await testIdText(voter.page, 'count-dogs'))).toBe(r.dogs);
+    expect(toNumber(await testIdText(voter.page, 'count-cats'))).toBe(r.cats);
+    expect(toNumber(await testIdText(presenter.page, 'present-total'))).toBe(r.total);
+  });
+});
+
+describe('accessibility, screenshots and budget', () => {
+  for (const colorScheme of ['light', 'dark'] as const) {
+    it(`axe finds no serious or critical violation on either page (${colorScheme})`, async () => {
+      for (const [route, viewport] of [['/', PHONE], ['/present', PROJECTOR]] as const) {
+        const { page } = await openPage(route, { viewport, colorScheme, reducedMotion: 'reduce' });
+        await page.waitForSelector('[data-state="live"]');
+        const bad = (await axeScan(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        expect(bad, `${route} (${colorScheme})`).toEqual([]);
+      }
+    });
+  }
+
+  it('writes screenshots of both pages at phone and projector sizes', async () => {
+    await voteViaApi('cats', 4);
+    const shots: string[] = [];
+    for (const [name, viewport] of [['phone-360x800', PHONE], ['projector-1920x1080', PROJECTOR], ['projector-1024x768', OLD_PROJECTOR]] as const) {
+      for (const colorScheme of ['light', 'dark'] as const) {
+        for (const [page, route] of [['voter', '/'], ['presenter', '/present']] as const) {
+          const p = await openPage(route, { viewport, colorScheme, reducedMotion: 'reduce' });
+          await p.page.waitForSelector('[data-state="live"]');
+          shots.push(await screenshot(p.page, `${page}-${name}-${colorScheme}`));
+        }
+      }
+    }
+    expect(shots).toHaveLength(12);
+  });
+
+  it('voter page JavaScript stays under 60 KB gzip and nothing comes from another origin', async () => {
+    const context = await browser.newContext({ viewport: PHONE });
+    contexts.push(context);
+    const page = await context.newPage();
+    const scripts = new Map<string, number>();
+    const origins = new Set<string>();
+    page.on('request', (r) => origins.add(new URL(r.url()).origin));
+    page.on('response', async (res) => {
+      const type = res.request().resourceType();
+      if (type === 'script' || res.url().endsWith('.js')) {
+        const body = await res.body();
+        scripts.set(res.url(), gzipSync(body, { level: 9 }).length);
+      }
+    });
+    await page.goto(`${stack.url}/`, { waitUntil: 'networkidle' }).catch(async () => {
+      // An open EventSource can keep the network busy; "load" plus the live state is enough then.
+      await page.goto(`${stack.url}/`, { waitUntil: 'load' });
+    });
+    await waitForAttr(page, 'connection', 'data-state', 'live');
+    const total = [...scripts.values()].reduce((a, b) => a + b, 0);
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    writeFileSync(path.join(RESULTS_DIR, 'page-weight.json'), JSON.stringify({ gzipBytes: total, files: Object.fromEntries(scripts) }, null, 2));
+    console.log(`voter page JavaScript: ${scripts.size} files, ${(total / 1024).toFixed(1)} KB gzip`);
+    expect(scripts.size).toBeGreaterThan(0);
+    expect(total).toBeLessThan(BUDGET_GZIP_BYTES);
+    expect([...origins].filter((o) => o !== stack.url)).toEqual([]);
+  });
+
+  it('sends a strict CSP, a same-origin-keeping Referrer-Policy, and answers /healthz', async () => {
+    const res = await fetch(`${stack.url}/`);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toMatch(/script-src 'self' 'nonce-[^']+'/);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('referrer-policy')).toBe('strict-origin-when-cross-origin');
+    const health = await fetch(`${stack.url}/healthz`);
+    expect(health.status).toBe(200);
+  });
+});
