@@ -102,14 +102,15 @@ export function teardown(data: SetupData): void {
   const want = expectedRise();
   const started = Date.now();
   const rise = (r: Results) => ({ cats: r.cats - data.before.cats, dogs: r.dogs - data.before.dogs, total: r.total - data.before.total });
-  let last: Results | null = null;
+  const seen: { last: Results | null } = { last: null };
   const reached = pollUntil(COUNT_TIMEOUT_MS, 200, () => {
-    last = getResults(BASE_URL, { phase: 'teardown' });
-    return last !== null && last.total - data.before.total >= want.total ? last : undefined;
+    const r = getResults(BASE_URL, { phase: 'teardown' });
+    seen.last = r ?? seen.last;
+    return r !== null && r.total - data.before.total >= want.total ? r : undefined;
   });
   if (reached === undefined) {
-    const seen = last === null ? 'no valid tally' : JSON.stringify(rise(last));
-    fail(`exactly-once: after ${COUNT_TIMEOUT_MS} ms the tallies rose by ${seen}, expected ${JSON.stringify(want)} (${VOTES} votes taken): votes were lost or the consumer is stuck`);
+    const got = seen.last === null ? 'no valid tally' : JSON.stringify(rise(seen.last));
+    fail(`exactly-once: after ${COUNT_TIMEOUT_MS} ms the tallies rose by ${got}, expected ${JSON.stringify(want)} (${VOTES} votes taken): votes were lost or the consumer is stuck`);
   }
   countedAfter.add(Date.now() - started, { phase: 'teardown' });
 

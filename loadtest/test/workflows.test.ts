@@ -75,6 +75,7 @@ describe('.github/workflows/test.yml', () => {
     const pg = job.services?.postgres?.env ?? {};
     expect(job.env?.TEST_PG_ADMIN_URL).toBe(`postgres://${pg.POSTGRES_USER}:${pg.POSTGRES_PASSWORD}@127.0.0.1:5432/${pg.POSTGRES_DB}`);
     expect(job.env?.TEST_REDIS_URL).toMatch(/^redis:\/\/127\.0\.0\.1:6379\/\d+$/);
+    expect(job.env?.CHROMIUM_PATH).toMatch(/^\/usr\/bin\//);
   });
 
   it('checks out, sets up Node 24, installs with npm ci, then runs npm test', () => {
@@ -93,7 +94,7 @@ describe('.github/workflows/test.yml', () => {
   });
 
   it('matches the README', () => {
-    for (const v of ['TEST_REDIS_URL', 'TEST_PG_ADMIN_URL', 'redis-server', '`npm test`']) expect(readme).toContain(v);
+    for (const v of ['TEST_REDIS_URL', 'TEST_PG_ADMIN_URL', 'CHROMIUM_PATH', 'redis-server', '`npm test`']) expect(readme).toContain(v);
   });
 });
 
