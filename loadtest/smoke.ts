@@ -110,7 +110,7 @@ export function teardown(data: SetupData): void {
   });
   if (reached === undefined) {
     const got = seen.last === null ? 'no valid tally' : JSON.stringify(rise(seen.last));
-    fail(`exactly-once: after ${COUNT_TIMEOUT_MS} ms the tallies rose by ${got}, expected ${JSON.stringify(want)} (${VOTES} votes taken): votes were lost or the consumer is stuck`);
+    fail(`exactly-once: after ${COUNT_TIMEOUT_MS} ms the tallies rose by ${got}, expected ${JSON.stringify(want)} (${VOTES} votes planned): votes were lost, the consumer is stuck, or votes were refused (see votes_accepted)`);
   }
   countedAfter.add(Date.now() - started, { phase: 'teardown' });
 

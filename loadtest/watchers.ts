@@ -150,7 +150,8 @@ export function watch(data: SetupData): void {
           }
         }
         // Tally frames and heartbeats both come through here: the moment to decide to leave.
-        if (Date.now() >= holdUntil && (shown || Date.now() >= giveUpAt)) client.close();
+        const t = Date.now();
+        if (t >= giveUpAt || (t >= holdUntil && shown && frames >= 1)) client.close();
       });
       client.on('error', (e) => {
         streamErrors.add(1);
