@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     name: 'consumer',
     include: ['test/**/*.test.ts'],
+    exclude: ['test/faults/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -45,6 +45,11 @@ export function buildApp(d: AppDeps): Express {
   });
 
   const api = express.Router();
+  const codeClass = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+  api.use((_req, res, next) => {
+    res.once('finish', () => d.metrics.httpResponses.inc({ code: codeClass[Math.floor(res.statusCode / 100) - 1] ?? 'other' }));
+    next();
+  });
   // An API answers JSON only: nothing may be framed, sniffed or run as a page.
   api.use(
     helmet({
@@ -77,7 +82,6 @@ export function buildApp(d: AppDeps): Express {
       return sendError(res, 415, 'unsupported body encoding');
     }
     if (e.status && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'bad request');
-    d.metrics.httpErrors.inc({ status: '500' });
     d.logger.error({ err: e.message }, 'unhandled error');
     if (!res.headersSent) sendError(res, 500, 'internal error');
   };

@@ -17,10 +17,10 @@ export function createServerMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    httpErrors: new Counter({
-      name: 'livevote_http_server_errors_total',
-      help: 'Responses with a 5xx status, by status',
-      labelNames: ['status'] as const,
+    httpResponses: new Counter({
+      name: 'livevote_http_responses_total',
+      help: 'API responses by status class (2xx, 4xx, 5xx)',
+      labelNames: ['code'] as const,
       registers: [registry],
     }),
     dependencyErrors: new Counter({
