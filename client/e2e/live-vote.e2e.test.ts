@@ -198,6 +198,44 @@ describe('when the server goes away', () => {
   });
 });
 
+describe('when votes come too fast', () => {
+  it('a 429 shows a friendly countdown and the buttons wait', async () => {
+    // A second stack whose vote limit is 2 a minute, so the third tap is refused.
+    const env2 = await createTestEnv('client-e2e-429');
+    const limited = await startStack({ ...env2, clientDir: BUILD_DIR, port: 0, serverEnv: { RATE_LIMIT_VOTES_PER_MIN: '2', SHUTDOWN_GRACE_MS: '500' } });
+    try {
+      const context = await browser.newContext({ viewport: PHONE });
+      contexts.push(context);
+      const page = await context.newPage();
+      await page.goto(`${limited.url}/`);
+      await waitForAttr(page, 'connection', 'data-state', 'live');
+      const dogs = page.getByRole('button', { name: 'Vote for Dogs' });
+      for (let i = 0; i < 2; i++) {
+        await dogs.click();
+        await page.waitForSelector('[data-testid="vote-status"][data-phase="sent"], [data-testid="vote-status"][data-phase="counted"]');
+      }
+      const refused = page.waitForResponse((r) => r.url().endsWith('/api/vote') && r.status() === 429);
+      await dogs.click();
+      await refused;
+      await waitForAttr(page, 'vote-status', 'data-phase', 'rate-limited');
+      const first = await testIdText(page, 'vote-status');
+      expect(first).toMatch(/You can vote again in \d+ s\./);
+      expect(await dogs.isDisabled()).toBe(true);
+      await screenshot(page, 'voter-rate-limited-phone');
+      // The countdown counts down.
+      const n = toNumber(first);
+      await page.waitForFunction((m) => {
+        const t = document.querySelector('[data-testid="vote-status"]')?.textContent ?? '';
+        const k = Number(t.replace(/[^\d]/g, ''));
+        return t.includes('vote again') && k < m;
+      }, n, { timeout: 5_000 });
+    } finally {
+      await limited.stop();
+      await env2.cleanup();
+    }
+  });
+});
+
 describe('accessibility, screenshots and budget', () => {
   for (const colorScheme of ['light', 'dark'] as const) {
     it(`axe finds no serious or critical violation on either page (${colorScheme})`, async () => {
@@ -213,13 +251,16 @@ describe('accessibility, screenshots and budget', () => {
   it('writes screenshots of both pages at phone and projector sizes', async () => {
     await voteViaApi('cats', 4);
     const shots: string[] = [];
-    for (const [name, viewport] of [['phone-360x800', PHONE], ['projector-1920x1080', PROJECTOR], ['projector-1024x768', OLD_PROJECTOR]] as const) {
-      for (const colorScheme of ['light', 'dark'] as const) {
-        for (const [page, route] of [['voter', '/'], ['presenter', '/present']] as const) {
-          const p = await openPage(route, { viewport, colorScheme, reducedMotion: 'reduce' });
-          await p.page.waitForSelector('[data-state="live"]');
-          shots.push(await screenshot(p.page, `${page}-${name}-${colorScheme}`));
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const [name, route] of [['voter', '/'], ['presenter', '/present']] as const) {
+        const { page, errors } = await openPage(route, { colorScheme, reducedMotion: 'reduce' });
+        await page.waitForSelector('[data-state="live"]');
+        for (const [size, viewport] of [['phone-360x800', PHONE], ['projector-1920x1080', PROJECTOR], ['projector-1024x768', OLD_PROJECTOR]] as const) {
+          await page.setViewportSize(viewport);
+          await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+          shots.push(await screenshot(page, `${name}-${size}-${colorScheme}`));
         }
+        expect(errors).toEqual([]);
       }
     }
     expect(shots).toHaveLength(12);
