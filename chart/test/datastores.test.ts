@@ -1,0 +1,241 @@
+/**
+ * The least-privilege setup the chart renders for its bundled Redis and PostgreSQL, tried on real
+ * servers: the rendered redis.conf and ACL writer on a private redis-server, and the rendered role
+ * script plus the project's real migrations on a private PostgreSQL. Each service user may do what
+ * its code does and nothing else.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.ts';
+import { freePort } from '../../scripts/free-port.ts';
+import { redisAclLines } from '../../scripts/least-privilege.ts';
+import { type K8s, render, repoRoot, run } from './lib.ts';
+
+const docs = render([]);
+const tmp = mkdtempSync(join(tmpdir(), 'livevote-datastores-'));
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const configMap = (suffix: string): K8s => docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === `lv-livevote-${suffix}`);
+const replaceOnce = (text: string, from: string, to: string) => {
+  if (!text.includes(from)) throw new Error(`rendered config no longer contains "${from}"`);
+  return text.replace(from, to);
+};
+
+/** Commands, key patterns and channel patterns an ACL rule grants. */
+function grants(rule: string) {
+  const t = rule.replace(/"\s*$/, '').split(/\s+/);
+  return {
+    commands: new Set(t.filter((x) => x.startsWith('+')).map((x) => x.slice(1))),
+    keys: new Set(t.filter((x) => x.startsWith('~'))),
+    channels: new Set(t.filter((x) => x.startsWith('&'))),
+  };
+}
+
+describe('bundled Redis: ACL users and persistence', () => {
+  const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
+  let port = 0;
+  let proc: ChildProcess;
+  const clients: Redis[] = [];
+  const connect = (user?: string, password?: string) => {
+    const c = new Redis({ port, host: '127.0.0.1', username: user, password, lazyConnect: true, maxRetriesPerRequest: 1, enableReadyCheck: false, retryStrategy: (n) => (n > 50 ? null : 50) });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    const cm = configMap('redis');
+    const aclDir = join(tmp, 'redis-acl');
+    const dataDir = join(tmp, 'redis-data');
+    mkdirSync(aclDir);
+    mkdirSync(dataDir);
+    const script = replaceOnce(cm.data['write-acl.sh'], '> /acl/users.acl', `> ${aclDir}/users.acl`);
+    const env = { PATH: process.env.PATH, REDIS_SERVER_PASSWORD: passwords.server, REDIS_CONSUMER_PASSWORD: passwords.consumer, REDIS_PROBE_PASSWORD: passwords.probe, REDIS_ADMIN_PASSWORD: passwords.admin };
+    const w = run('sh', ['-c', script], { env });
+    expect(w.status, w.stderr).toBe(0);
+    const acl = readFileSync(join(aclDir, 'users.acl'), 'utf8');
+    for (const p of Object.values(passwords)) expect(acl, 'the ACL file holds hashes, not passwords').not.toContain(p);
+
+    port = await freePort();
+    let conf: string = cm.data['redis.conf'];
+    conf = replaceOnce(conf, 'port 6379', `port ${port}`);
+    conf = replaceOnce(conf, 'bind * -::*', 'bind 127.0.0.1');
+    conf = replaceOnce(conf, 'dir /data', `dir ${dataDir}`);
+    conf = replaceOnce(conf, 'aclfile /acl/users.acl', `aclfile ${aclDir}/users.acl`);
+    const confFile = join(tmp, 'redis.conf');
+    writeFileSync(confFile, conf);
+    proc = spawn('redis-server', [confFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let log = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      proc.stdout!.on('data', (d) => {
+        log += d;
+        if (log.includes('Ready to accept connections')) resolve();
+      });
+      proc.once('exit', (code) => reject(new Error(`redis-server exited (${code}) with the rendered config:\n${log}`)));
+    });
+    cleanups.push(async () => {
+      for (const c of clients) c.disconnect();
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await exited;
+    });
+    await ready;
+    const admin = connect('admin', passwords.admin);
+    await admin.connect();
+    expect(await admin.ping()).toBe('PONG');
+  });
+
+  it('grants each service at least what the local stack (scripts/least-privilege.ts) grants it, on the same keys and channels', () => {
+    const rules = readFileSync(join(repoRoot, 'chart', 'templates', 'redis.yaml'), 'utf8');
+    const local = redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' });
+    const rendered = configMap('redis').data['write-acl.sh'] as string;
+    for (const user of ['server', 'consumer']) {
+      const chartRule = grants(rendered.split('\n').find((l) => l.includes(`user ${user} on`))!);
+      const localRule = grants(local.find((l) => l.startsWith(`user ${user} `))!);
+      for (const c of localRule.commands) expect(chartRule.commands.has(c), `${user} may ${c} locally but not in the chart`).toBe(true);
+      expect([...chartRule.keys].sort(), user).toEqual([...localRule.keys].sort());
+      expect([...chartRule.channels].sort(), user).toEqual([...localRule.channels].sort());
+    }
+    expect(rules).toContain('user default off');
+  });
+
+  it('refuses anyone without a user, and the default user', () => {
+    // redis-cli rather than ioredis, which would keep retrying its HELLO handshake.
+    const cli = (...args: string[]) => run('redis-cli', ['-p', String(port), '--no-auth-warning', ...args], { env: { PATH: process.env.PATH } });
+    expect(cli('ping').stdout).toMatch(/NOAUTH/);
+    expect(cli('--user', 'default', '--pass', 'anything', 'ping').stdout + cli('--user', 'default', '--pass', 'anything', 'ping').stderr).toMatch(/WRONGPASS|invalid username-password/i);
+    expect(cli('--user', 'server', '--pass', 'not-the-password', 'ping').stdout + cli('--user', 'server', '--pass', 'not-the-password', 'ping').stderr).toMatch(/WRONGPASS|invalid username-password/i);
+    expect(cli('--user', 'server', '--pass', passwords.server, 'ping').stdout.trim()).toBe('PONG');
+  });
+
+  it('lets the server add votes, keep idempotency and rate-limit keys, and listen for tallies; nothing more', async () => {
+    const s = connect('server', passwords.server);
+    await s.connect();
+    expect(await s.xadd('lv:votes', '*', 'vid', 'v-00000001', 'option', 'cats', 'ts', '1')).toMatch(/^\d+-\d+$/);
+    expect(await s.set('lv:idem:v-00000001', 'cats', 'EX', 60)).toBe('OK');
+    expect(await s.incr('lv:rl:203.0.113.9')).toBe(1);
+    expect(await s.pttl('lv:rl:203.0.113.9')).toBe(-1);
+    await expect(s.xadd('other', '*', 'a', 'b')).rejects.toThrow(/NOPERM/);
+    await expect(s.get('lv:votes:dead')).rejects.toThrow(/NOPERM/);
+    await expect(s.publish('lv:tally', '{}')).rejects.toThrow(/NOPERM/);
+    await expect(s.flushall()).rejects.toThrow(/NOPERM/);
+    await expect(s.call('CONFIG', 'GET', 'appendfsync')).rejects.toThrow(/NOPERM/);
+    await expect(s.xreadgroup('GROUP', 'g', 'c', 'STREAMS', 'lv:votes', '>')).rejects.toThrow(/NOPERM/);
+    const sub = connect('server', passwords.server);
+    await sub.connect();
+    expect(await sub.subscribe('lv:tally')).toBe(1);
+    await expect(connect('server', passwords.server).connect().then(() => clients.at(-1)!.subscribe('lv:other'))).rejects.toThrow(/NOPERM/);
+  });
+
+  it('lets the consumer read the stream in a group, dead-letter, trim and publish tallies; nothing more', async () => {
+    const c = connect('consumer', passwords.consumer);
+    await c.connect();
+    expect(await c.xgroup('CREATE', 'lv:votes', 'tally-writers', '0', 'MKSTREAM')).toBe('OK');
+    const read = (await c.xreadgroup('GROUP', 'tally-writers', 'pod-1', 'COUNT', '10', 'STREAMS', 'lv:votes', '>')) as [string, [string, string[]][]][];
+    const entryId = read[0]![1][0]![0];
+    const tx = await c.multi().xadd('lv:votes:dead', '*', 'source_id', entryId).xack('lv:votes', 'tally-writers', entryId).exec();
+    expect(tx?.every(([err]) => err === null)).toBe(true);
+    expect(await c.call('XAUTOCLAIM', 'lv:votes', 'tally-writers', 'pod-2', '0', '0-0')).toBeDefined();
+    expect(await c.call('XINFO', 'GROUPS', 'lv:votes')).toHaveLength(1);
+    expect(await c.call('XTRIM', 'lv:votes', 'MINID', '0-1')).toBe(0);
+    expect(await c.publish('lv:tally', '{"cats":1}')).toBeGreaterThanOrEqual(0);
+    await expect(c.get('lv:idem:v-00000001')).rejects.toThrow(/NOPERM/);
+    await expect(c.xadd('lv:other', '*', 'a', 'b')).rejects.toThrow(/NOPERM/);
+    await expect(c.del('lv:votes')).rejects.toThrow(/NOPERM/);
+    await expect(c.flushall()).rejects.toThrow(/NOPERM/);
+  });
+
+  it('answers the readiness probe as the probe user, who can do nothing else', async () => {
+    const sts = docs.find((d) => d.kind === 'StatefulSet' && d.metadata.name === 'lv-livevote-redis');
+    const [, , probe] = sts.spec.template.spec.containers[0].readinessProbe.exec.command as string[];
+    const cmd = replaceOnce(probe!, 'redis-cli ', `redis-cli -p ${port} `);
+    expect(run('sh', ['-c', cmd], { env: { PATH: process.env.PATH, REDISCLI_AUTH: passwords.probe } }).status).toBe(0);
+    expect(run('sh', ['-c', cmd], { env: { PATH: process.env.PATH, REDISCLI_AUTH: 'wrong-password' } }).status).not.toBe(0);
+    const p = connect('probe', passwords.probe);
+    await p.connect();
+    await expect(p.get('lv:idem:v-00000001')).rejects.toThrow(/NOPERM/);
+  });
+
+  it('persists with AOF, fsync on every write, and never evicts', async () => {
+    const a = connect('admin', passwords.admin);
+    await a.connect();
+    expect(await a.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
+    expect(await a.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+    expect(await a.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+  });
+});
+
+describe('bundled PostgreSQL: one role per service, and the real migrations', () => {
+  const pw = { superuser: 'super-pw-0123456789', migrator: 'migrator-pw-0123456789', server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789' };
+  let port = 0;
+  const url = (role: string, password: string) => `postgres://${role}:${password}@127.0.0.1:${port}/livevote`;
+  async function as<T>(role: string, password: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const c = new pg.Client({ connectionString: url(role, password) });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  }
+
+  beforeAll(async () => {
+    port = await freePort();
+    const db = await startEmbeddedPostgres({ dir: join(tmp, 'pg'), port, password: pw.superuser, log: () => {} });
+    cleanups.push(() => db.stop());
+    const script = configMap('postgresql-init').data['10-livevote-roles.sh'] as string;
+    const r = run('sh', ['-c', script], {
+      env: {
+        PATH: process.env.PATH, POSTGRES_USER: 'postgres', PGHOST: '127.0.0.1', PGPORT: String(port), PGPASSWORD: pw.superuser,
+        LIVEVOTE_MIGRATOR_PASSWORD: pw.migrator, LIVEVOTE_SERVER_PASSWORD: pw.server, LIVEVOTE_CONSUMER_PASSWORD: pw.consumer,
+      },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    // The hook Job's command, as the migrator role.
+    const m = run(join(repoRoot, 'node_modules', '.bin', 'node'), ['consumer/src/migrate.ts'], {
+      cwd: repoRoot, env: { PATH: process.env.PATH, DATABASE_URL: url('livevote_migrator', pw.migrator) },
+    });
+    expect(m.status, m.stdout + m.stderr).toBe(0);
+  }, 120_000);
+
+  it('makes the migrator the owner of the database and its tables', async () => {
+    const owners = await as('livevote_migrator', pw.migrator, (c) => c.query(
+      "SELECT pg_get_userbyid(d.datdba) AS db, (SELECT tableowner FROM pg_tables WHERE tablename = 'tallies') AS t FROM pg_database d WHERE datname = 'livevote'",
+    ));
+    expect(owners.rows[0]).toEqual({ db: 'livevote_migrator', t: 'livevote_migrator' });
+  });
+
+  it('lets the server read the tallies and vote status, and write nothing', async () => {
+    await as('livevote_server', pw.server, async (c) => {
+      expect((await c.query('SELECT cats, dogs, seq FROM tallies')).rowCount).toBe(1);
+      expect((await c.query('SELECT vid, seq FROM applied_votes LIMIT 1')).rowCount).toBe(0);
+      await expect(c.query('UPDATE tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
+      await expect(c.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('x-00000001', 'cats', 1)")).rejects.toThrow(/permission denied/);
+      await expect(c.query('CREATE TABLE s (id int)')).rejects.toThrow(/permission denied/);
+    });
+  });
+
+  it('lets the consumer count votes and prune, and not change the schema', async () => {
+    await as('livevote_consumer', pw.consumer, async (c) => {
+      await c.query('BEGIN');
+      await c.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('x-00000001', 'cats', 1) ON CONFLICT DO NOTHING RETURNING vid");
+      await c.query('UPDATE tallies SET cats = cats + 1, seq = seq + 1, updated_at = now()');
+      await c.query("DELETE FROM applied_votes WHERE applied_at < now() - interval '1 day'");
+      await c.query('COMMIT');
+      await expect(c.query('DROP TABLE applied_votes')).rejects.toThrow(/must be owner|permission denied/);
+      await expect(c.query('CREATE TABLE s (id int)')).rejects.toThrow(/permission denied/);
+    });
+  });
+
+  it('checks passwords', async () => {
+    await expect(as('livevote_server', 'not-the-password', async () => 0)).rejects.toThrow(/password authentication failed/);
+  });
+});
