@@ -5,7 +5,9 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   plugins: [
     sveltekit({
-      adapter: adapter({ out: 'build', precompress: true }),
+      // CLIENT_OUT_DIR lets the e2e tests build a private copy without touching the build/ that
+      // `npm start` may be serving.
+      adapter: adapter({ out: process.env.CLIENT_OUT_DIR || 'build', precompress: true }),
       // Strict CSP: everything from our own origin only. SvelteKit adds a nonce (dynamic pages)
       // or hash (prerendered) for the inline bootstrap script it writes.
       csp: {

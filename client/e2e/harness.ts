@@ -11,16 +11,17 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CLIENT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const REPO_ROOT = path.resolve(CLIENT_ROOT, '..');
-export const BUILD_DIR = path.join(CLIENT_ROOT, 'build');
 export const RESULTS_DIR = path.join(CLIENT_ROOT, 'test-results');
+/** The e2e tests build their own copy here, never over the build/ that `npm start` serves. */
+export const BUILD_DIR = path.join(RESULTS_DIR, 'build');
 export const SCREENSHOT_DIR = path.join(RESULTS_DIR, 'screenshots');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Builds client/build with this same Node binary (svelte-kit sync, then vite build). */
+/** Builds the client into BUILD_DIR with this same Node binary (svelte-kit sync, then vite build). */
 export function buildClient(): void {
   const bin = (p: string) => path.join(REPO_ROOT, 'node_modules', p);
   for (const args of [[bin('@sveltejs/kit/svelte-kit.js'), 'sync'], [bin('vite/bin/vite.js'), 'build', '--logLevel', 'warn']]) {
-    const r = spawnSync(process.execPath, args, { cwd: CLIENT_ROOT, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' } });
+    const r = spawnSync(process.execPath, args, { cwd: CLIENT_ROOT, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production', CLIENT_OUT_DIR: BUILD_DIR } });
     if (r.status !== 0) throw new Error(`client build failed (${args.slice(1).join(' ')}):\n${r.stdout}\n${r.stderr}`);
   }
 }

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
 import { castVote } from '../../scripts/vote-client.ts';
 import { waitFor } from '../../scripts/wait-for.ts';
 import {
@@ -163,13 +163,18 @@ describe('presenter screen', () => {
     expect(errors).toEqual([]);
   });
 
-  it('f toggles full screen', async () => {
+  it('f toggles full screen; the cursor hides when idle and comes back on movement', async () => {
     const { page } = await openPage('/present', { viewport: PROJECTOR });
     await waitForAttr(page, 'freshness', 'data-state', 'live'); // hydrated
     await page.keyboard.press('f');
     await page.waitForFunction(() => document.fullscreenElement !== null);
     await page.keyboard.press('f');
     await page.waitForFunction(() => document.fullscreenElement === null);
+    await page.mouse.move(200, 200);
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('main')!).cursor === 'none', undefined, { timeout: 10_000 });
+    await page.mouse.move(300, 300);
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('main')!).cursor)).not.toBe('none');
+    expect(await page.getByRole('button').count()).toBe(0); // no buttons on the presenter
   });
 });
 
@@ -232,6 +237,34 @@ describe('when votes come too fast', () => {
     } finally {
       await limited.stop();
       await env2.cleanup();
+    }
+  });
+});
+
+describe('the client as its own workload (Kubernetes)', () => {
+  it('node build/index.js answers /healthz and renders totals read from API_URL, QR from PUBLIC_URL', async () => {
+    const port = await freePort();
+    const client = new ServiceProcess({
+      name: 'client',
+      entry: path.join(BUILD_DIR, 'index.js'),
+      env: { PORT: String(port), HOST: '127.0.0.1', API_URL: stack.url, PUBLIC_URL: 'https://vote.example.org/hall-b/' },
+      readyUrl: `http://127.0.0.1:${port}/healthz`,
+    });
+    await client.start();
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const r = await results();
+      const { page } = await openPage('/', { javaScriptEnabled: false });
+      await page.goto(`${base}/`);
+      expect(toNumber(await testIdText(page, 'total'))).toBe(r.total);
+      await page.goto(`${base}/present`, { waitUntil: 'load' });
+      expect(await testIdText(page, 'short-url')).toBe('vote.example.org/hall-b');
+      expect(toNumber(await testIdText(page, 'present-total'))).toBe(r.total);
+    } finally {
+      await client.stop();
     }
   });
 });
