@@ -46,8 +46,15 @@ for (;;) {
   await new Promise((resolve) => setTimeout(resolve, pollMs));
 }
 
-const after = await getJson('/api/results');
-if (!(after.seq >= status.seq)) fail(`results seq ${after.seq} is behind the vote's seq ${status.seq}`);
+// The results come from the server's live tally, which follows PostgreSQL through pub/sub a
+// moment after the vote is counted: wait for it to catch up, within the same deadline.
+let after;
+for (;;) {
+  after = await getJson('/api/results');
+  if (after.seq >= status.seq) break;
+  if (Date.now() > deadline) fail(`results seq ${after.seq} stayed behind the vote's seq ${status.seq}`);
+  await new Promise((resolve) => setTimeout(resolve, pollMs));
+}
 if (!(after.total >= before.total + 1)) fail(`total went from ${before.total} to ${after.total}`);
 if (after.cats + after.dogs !== after.total) fail(`cats + dogs != total in ${JSON.stringify(after)}`);
 console.log(`vote-roundtrip: OK: vote ${id} counted in tally ${status.seq}; totals ${JSON.stringify(after)}`);

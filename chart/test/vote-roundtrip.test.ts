@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createTestEnv, startStack } from '../../scripts/stack.ts';
 import { chartDir, render, repoRoot } from './lib.ts';
 
 interface Behaviour {
@@ -56,19 +57,23 @@ function fakeApi(b: Behaviour) {
   return server;
 }
 
+async function runAgainst(serverUrl: string, env: Record<string, string> = {}) {
+  const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), [join(chartDir, 'files', 'vote-roundtrip.mjs')], {
+    env: { PATH: process.env.PATH, SERVER_URL: serverUrl, TIMEOUT_SECONDS: '5', POLL_MS: '20', ...env },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, out };
+}
+
 async function runScript(b: Behaviour, env: Record<string, string> = {}) {
   const server = fakeApi(b);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   try {
-    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'node'), [join(chartDir, 'files', 'vote-roundtrip.mjs')], {
-      env: { PATH: process.env.PATH, SERVER_URL: `http://127.0.0.1:${port}`, TIMEOUT_SECONDS: '5', POLL_MS: '20', ...env },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    return { code, out };
+    return await runAgainst(`http://127.0.0.1:${port}`, env);
   } finally {
     server.close();
   }
@@ -94,15 +99,31 @@ describe('helm test script (vote-roundtrip.mjs)', () => {
   });
 
   it('fails when the totals do not move', async () => {
-    const r = await runScript({ countedAfter: 0, totalsStuck: true });
+    const r = await runScript({ countedAfter: 0, totalsStuck: true }, { TIMEOUT_SECONDS: '0.3' });
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/total went from 7 to 7|seq 10 is behind/);
+    expect(r.out).toMatch(/total went from 7 to 7|seq 10 stayed behind/);
   });
 
   it('fails when the API refuses the vote', async () => {
     const r = await runScript({ countedAfter: 0, voteStatus: 503 });
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/POST \/api\/vote answered 503/);
+  });
+
+  it('passes against the real server and consumer (Redis and PostgreSQL on their default local ports)', async () => {
+    const env = await createTestEnv('chart_helm_test');
+    const stack = await startStack(env).catch(async (err) => {
+      await env.cleanup();
+      throw err;
+    });
+    try {
+      const r = await runAgainst(stack.url, { TIMEOUT_SECONDS: '30' });
+      expect(r.out).toMatch(/vote-roundtrip: OK: vote helm-test-\S+ counted in tally \d+/);
+      expect(r.code).toBe(0);
+    } finally {
+      await stack.stop();
+      await env.cleanup();
+    }
   });
 
   it('is what the chart ships in the test hook, run by a hook-annotated pod against the server Service', () => {
