@@ -145,7 +145,7 @@ describe('voter page', () => {
 describe('presenter screen', () => {
   it('moves without a reload when votes arrive through the API', async () => {
     const { page, errors } = await openPage('/present', { viewport: PROJECTOR });
-    await waitForAttr(page, 'freshness', 'data-state', 'live');
+    await waitForAttr(page, 'presenter', 'data-stream', 'open');
     const start = toNumber(await testIdText(page, 'present-total'));
     await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
     const navigations: string[] = [];
@@ -165,7 +165,7 @@ describe('presenter screen', () => {
 
   it('f toggles full screen; the cursor hides when idle and comes back on movement', async () => {
     const { page } = await openPage('/present', { viewport: PROJECTOR });
-    await waitForAttr(page, 'freshness', 'data-state', 'live'); // hydrated
+    await waitForAttr(page, 'presenter', 'data-stream', 'open'); // hydrated and connected
     await page.keyboard.press('f');
     await page.waitForFunction(() => document.fullscreenElement !== null);
     await page.keyboard.press('f');
@@ -183,7 +183,7 @@ describe('when the server goes away', () => {
     const voter = await openPage('/');
     const presenter = await openPage('/present', { viewport: PROJECTOR });
     await waitForAttr(voter.page, 'connection', 'data-state', 'live');
-    await waitForAttr(presenter.page, 'freshness', 'data-state', 'live');
+    await waitForAttr(presenter.page, 'presenter', 'data-stream', 'open');
 
     await stack.server.stop();
     await waitForAttr(voter.page, 'connection', 'data-state', 'reconnecting');
@@ -225,7 +225,7 @@ describe('when votes come too fast', () => {
       await waitForAttr(page, 'vote-status', 'data-phase', 'rate-limited');
       const first = await testIdText(page, 'vote-status');
       expect(first).toMatch(/You can vote again in \d+ s\./);
-      expect(await dogs.isDisabled()).toBe(true);
+      expect(await dogs.getAttribute('aria-disabled')).toBe('true');
       await screenshot(page, 'voter-rate-limited-phone');
       // The countdown counts down.
       const n = toNumber(first);
@@ -274,7 +274,7 @@ describe('accessibility, screenshots and budget', () => {
     it(`axe finds no serious or critical violation on either page (${colorScheme})`, async () => {
       for (const [route, viewport] of [['/', PHONE], ['/present', PROJECTOR]] as const) {
         const { page } = await openPage(route, { viewport, colorScheme, reducedMotion: 'reduce' });
-        await page.waitForSelector('[data-state="live"]');
+        await page.waitForSelector('[data-testid="connection"][data-state="live"], [data-testid="presenter"][data-stream="open"]');
         const bad = (await axeScan(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
         expect(bad, `${route} (${colorScheme})`).toEqual([]);
       }
@@ -287,7 +287,7 @@ describe('accessibility, screenshots and budget', () => {
     for (const colorScheme of ['light', 'dark'] as const) {
       for (const [name, route] of [['voter', '/'], ['presenter', '/present']] as const) {
         const { page, errors } = await openPage(route, { colorScheme, reducedMotion: 'reduce' });
-        await page.waitForSelector('[data-state="live"]');
+        await page.waitForSelector('[data-testid="connection"][data-state="live"], [data-testid="presenter"][data-stream="open"]');
         for (const [size, viewport] of [['phone-360x800', PHONE], ['projector-1920x1080', PROJECTOR], ['projector-1024x768', OLD_PROJECTOR]] as const) {
           await page.setViewportSize(viewport);
           await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));

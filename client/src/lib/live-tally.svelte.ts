@@ -33,7 +33,10 @@ export class LiveTally {
 
   constructor(initial: Tally | null) {
     if (initial) {
+      // The server read these totals just now: they count as a fresh frame, so the presenter does
+      // not flash "stale" while its stream is still connecting.
       this.tally = initial;
+      this.facts = { ...this.facts, lastFrameAt: Date.now() };
       this.#rate.add(initial.total, Date.now());
     }
   }
@@ -141,7 +144,7 @@ export class LiveTally {
 
   /** Opens the stream; returns the cleanup. */
   start(): () => void {
-    this.facts = initialFacts(navigator.onLine);
+    this.facts = { ...initialFacts(navigator.onLine), lastFrameAt: this.facts.lastFrameAt };
     this.#connect();
     const ticker = setInterval(this.#tick, 1_000);
     addEventListener('online', this.#online);
