@@ -2,12 +2,13 @@
  * End to end: the real stack (Express server with this client mounted, consumer, PostgreSQL,
  * Redis) driven by headless Debian Chromium through playwright-core.
  */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
 import { castVote } from '../../scripts/vote-client.ts';
 import { waitFor } from '../../scripts/wait-for.ts';
 import {
@@ -237,6 +238,51 @@ describe('when votes come too fast', () => {
     } finally {
       await limited.stop();
       await env2.cleanup();
+    }
+  });
+});
+
+describe('when Redis is down', () => {
+  it('a tap answered 503 is retried by itself with the same Idempotency-Key and counted once', async () => {
+    // A private Redis this test may kill, and a stack of its own on it.
+    const dir = mkdtempSync(path.join(tmpdir(), 'lv-client-redis-'));
+    const redis = new RedisServer({ dir, port: await freePort(), appendfsync: 'always' });
+    await redis.start();
+    const env3 = await createTestEnv('client-e2e-503', `${redis.url}/0`);
+    const own = await startStack({ ...env3, clientDir: BUILD_DIR, port: 0, serverEnv: { SHUTDOWN_GRACE_MS: '500' } });
+    try {
+      const context = await browser.newContext({ viewport: PHONE });
+      contexts.push(context);
+      const page = await context.newPage();
+      const posts: { key: string; status: number }[] = [];
+      page.on('response', async (res) => {
+        if (res.url().endsWith('/api/vote') && res.request().method() === 'POST') {
+          posts.push({ key: (await res.request().allHeaders())['idempotency-key'] ?? '', status: res.status() });
+        }
+      });
+      await page.goto(`${own.url}/`);
+      await waitForAttr(page, 'connection', 'data-state', 'live');
+
+      await redis.kill();
+      await page.getByRole('button', { name: 'Vote for Cats' }).click();
+      await waitForAttr(page, 'vote-status', 'data-phase', 'retrying');
+      expect(await testIdText(page, 'vote-status')).toContain('still sending');
+      await screenshot(page, 'voter-retrying-phone');
+
+      await redis.start();
+      await waitForAttr(page, 'vote-status', 'data-phase', 'counted', 60_000);
+      expect(posts.length).toBeGreaterThanOrEqual(2);
+      expect(posts[0]!.status).toBe(503);
+      expect(posts.at(-1)!.status).toBe(202);
+      expect(new Set(posts.map((p) => p.key)).size).toBe(1);
+      const r = (await (await fetch(`${own.url}/api/results`)).json()) as Results;
+      expect(r).toMatchObject({ cats: 1, dogs: 0, total: 1 });
+      await waitForNumberAtLeast(page, 'count-cats', 1);
+    } finally {
+      await own.stop();
+      await env3.cleanup();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
