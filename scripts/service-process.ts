@@ -83,6 +83,15 @@ export class ServiceProcess {
     return this.exited;
   }
 
+  /** SIGSTOP / SIGCONT: a process that hangs without exiting (GC pause, stuck I/O, debugger). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   kill(): Promise<number | null> {
     return this.stop('SIGKILL');
   }

@@ -20,6 +20,8 @@ const shape = {
   SHUTDOWN_GRACE_MS: intEnv(0, 600_000, 10_000),
   /** Test-only fault hook: probability of exiting between COMMIT and XACK. Never set in production. */
   FAULT_EXIT_AFTER_COMMIT: z.coerce.number().min(0).max(1).default(0),
+  /** Test-only fault hook: votes whose ID starts with this fail in PostgreSQL like a poison entry. */
+  FAULT_REJECT_VID_PREFIX: z.string().min(1).optional(),
 };
 
 export type ConsumerConfig = z.infer<z.ZodObject<typeof shape>>;

@@ -48,6 +48,7 @@ const consumer = new VoteConsumer({
   pruneEveryMs: config.PRUNE_EVERY_MS,
   appliedRetentionMs: config.APPLIED_RETENTION_HOURS * 3_600_000,
   faultExitAfterCommit: config.FAULT_EXIT_AFTER_COMMIT,
+  faultRejectVidPrefix: config.FAULT_REJECT_VID_PREFIX,
 });
 
 const stop = new AbortController();

@@ -23,6 +23,8 @@ export interface VoteConsumerOptions {
   appliedRetentionMs: number;
   /** Test-only: probability of exiting right after COMMIT, before XACK. */
   faultExitAfterCommit?: number;
+  /** Test-only: batches holding a vote ID with this prefix fail as a data error would. */
+  faultRejectVidPrefix?: string | undefined;
 }
 
 /** Clock skew allowed between Redis (entry ids) and PostgreSQL (applied_at) when pruning. */
@@ -229,6 +231,10 @@ export class VoteConsumer {
   }
 
   private async apply(batch: { vote: VoteToApply }[]): Promise<AppliedTally | null> {
+    const poison = this.o.faultRejectVidPrefix;
+    if (poison && batch.some((b) => b.vote.vid.startsWith(poison))) {
+      throw Object.assign(new Error('fault hook: poison vote rejected'), { code: '22000' });
+    }
     const outcome = await this.o.store.applyBatch(batch.map((b) => b.vote));
     if (this.o.faultExitAfterCommit && Math.random() < this.o.faultExitAfterCommit) {
       this.o.logger.warn('fault hook: exiting between COMMIT and XACK');

@@ -1,0 +1,112 @@
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
+import { castVote, type CastOutcome } from '../../../scripts/vote-client.ts';
+import type { ServiceProcess } from '../../../scripts/stack.ts';
+
+export async function appliedCount(databaseUrl: string): Promise<number> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM applied_votes');
+    return Number(rows[0]!.n);
+  } finally {
+    await db.end();
+  }
+}
+
+export async function tallyTotal(databaseUrl: string): Promise<number> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ n: string }>('SELECT cats + dogs AS n FROM tallies WHERE id');
+    return Number(rows[0]!.n);
+  } finally {
+    await db.end();
+  }
+}
+
+export async function pendingCount(redisUrl: string, prefix: string): Promise<number> {
+  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const [n] = (await r.xpending(redisKeys(prefix).votes, CONSUMER_GROUP)) as [number];
+    return Number(n);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/**
+ * Keyed votes cast continuously until stopped; a key answered 503 (or with no answer) is retried
+ * with the same key, as the voter page does, so every key ends with exactly one counted vote.
+ */
+export class VotePourer {
+  readonly statuses = new Map<number, number>();
+  readonly accepted = new Set<string>();
+  private readonly unanswered = new Set<string>();
+  private stopped = false;
+  private running: Promise<void> = Promise.resolve();
+  private n = 0;
+
+  private readonly url: string;
+  private readonly concurrency: number;
+  private readonly limit: number;
+
+  constructor(url: string, concurrency: number, limit = Number.POSITIVE_INFINITY) {
+    this.url = url;
+    this.concurrency = concurrency;
+    this.limit = limit;
+  }
+
+  start(): void {
+    this.running = Promise.all(Array.from({ length: this.concurrency }, () => this.loop())).then(() => {});
+  }
+
+  /** Stops new keys, then retries every key that never got a 202 until it does. */
+  async finish(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+    for (const key of this.unanswered) {
+      for (let attempt = 0; ; attempt++) {
+        const o = await castVote(this.url, 'cats', key);
+        this.note(o);
+        if (o.status === 202) break;
+        if (attempt > 200) throw new Error(`key ${key} never accepted: last status ${o.status}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      this.accepted.add(key);
+    }
+    this.unanswered.clear();
+  }
+
+  get sent(): number {
+    return this.n;
+  }
+
+  private note(o: CastOutcome): void {
+    this.statuses.set(o.status, (this.statuses.get(o.status) ?? 0) + 1);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped && this.n < this.limit) {
+      const key = `pour-${process.pid}-${this.n++}-${Math.random().toString(36).slice(2, 8)}`;
+      const o = await castVote(this.url, this.n % 3 ? 'cats' : 'dogs', key, 2000);
+      this.note(o);
+      if (o.status === 202) this.accepted.add(key);
+      else {
+        this.unanswered.add(key);
+        // Back off as a client honouring Retry-After would, without spinning on a dead Redis.
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+}
+
+/** Starts a process that may crash before it is ready (a fault hook firing during recovery). */
+export async function startMayCrash(p: ServiceProcess): Promise<void> {
+  try {
+    await p.start();
+  } catch {
+    // It exited during start-up; the caller counts exits and starts it again.
+  }
+}
