@@ -143,6 +143,42 @@ describe('voter page', () => {
   });
 });
 
+describe('motion', () => {
+  it('bars jump straight to the new length under prefers-reduced-motion', async () => {
+    const { page } = await openPage('/', { reducedMotion: 'reduce' });
+    await waitForAttr(page, 'connection', 'data-state', 'live');
+    const r = await voteViaApi('dogs', 3);
+    await waitForNumberAtLeast(page, 'total', r.total);
+    // Read in the same frame the new total is on screen: no tween may be under way.
+    const width = await page.evaluate(() => Number(document.querySelector('.row.dogs rect.fill')?.getAttribute('width')));
+    expect(width).toBeCloseTo((r.dogs * 100) / r.total, 5);
+  });
+
+  it('bars glide when motion is welcome', async () => {
+    const { page } = await openPage('/', { reducedMotion: 'no-preference' });
+    await waitForAttr(page, 'connection', 'data-state', 'live');
+    const before = await results();
+    const from = before.total === 0 ? 0 : (before.cats * 100) / before.total;
+    // Record the Cats bar's length on every frame while votes arrive.
+    await page.evaluate(() => {
+      const w = window as unknown as { __widths: number[] };
+      w.__widths = [];
+      const tick = () => {
+        w.__widths.push(Number(document.querySelector('.row.cats rect.fill')?.getAttribute('width')));
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
+    const r = await voteViaApi('cats', 10);
+    const to = (r.cats * 100) / r.total;
+    await page.waitForFunction((t) => Math.abs(Number(document.querySelector('.row.cats rect.fill')?.getAttribute('width')) - t) < 1e-6, to);
+    const widths = await page.evaluate(() => (window as unknown as { __widths: number[] }).__widths);
+    const between = widths.filter((x) => x > Math.min(from, to) + 0.01 && x < Math.max(from, to) - 0.01);
+    expect(Math.abs(to - from)).toBeGreaterThan(1);
+    expect(between.length).toBeGreaterThan(2); // several in-between frames: it moved, it did not jump
+  });
+});
+
 describe('presenter screen', () => {
   it('moves without a reload when votes arrive through the API', async () => {
     const { page, errors } = await openPage('/present', { viewport: PROJECTOR });
