@@ -355,6 +355,9 @@ describe('values.yaml defaults', () => {
     const docs = render([]);
     const data = docs.find((d) => d.kind === 'Secret' && d.metadata.annotations?.['helm.sh/resource-policy'] === 'keep');
     expect(data, 'the data namespace Secret is kept on uninstall').toBeDefined();
+    const dataNs = docs.find((d) => d.kind === 'Namespace' && d.metadata.name === data.metadata.namespace);
+    expect(dataNs.metadata.annotations['helm.sh/resource-policy'], 'and so is its namespace, volumes and all').toBe('keep');
+    for (const s of docs.filter((d) => d.kind === 'StatefulSet')) expect(s.spec.persistentVolumeClaimRetentionPolicy.whenDeleted, id(s)).toBe('Retain');
     // One draw per render: the same password in every namespace that holds it.
     const apiSecret = docs.find((d) => d.kind === 'Secret' && d.metadata.namespace === `${RELEASE}-livevote-api`);
     expect(apiSecret.data['redis-server-password']).toBe(data.data['redis-server-password']);
