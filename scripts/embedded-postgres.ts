@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -32,7 +32,16 @@ async function makeReachable(dir: string, log: (l: string) => void): Promise<voi
   if (changed.length) log(`made ${changed.join(', ')} traversable for the postgres user (PostgreSQL cannot run as root)`);
 }
 
-export async function startEmbeddedPostgres(o: EmbeddedPgOptions): Promise<{ url: (db: string) => string; stop: () => Promise<void> }> {
+export interface EmbeddedPg {
+  url: (db: string) => string;
+  start: () => Promise<void>;
+  /** Fast, clean shutdown. */
+  stop: () => Promise<void>;
+  /** Immediate shutdown (SIGQUIT to the postmaster): no checkpoint, as in a crash. */
+  crash: () => Promise<void>;
+}
+
+export async function startEmbeddedPostgres(o: EmbeddedPgOptions): Promise<EmbeddedPg> {
   await mkdir(path.dirname(o.dir), { recursive: true });
   await makeReachable(o.dir, o.log);
   const pg = new EmbeddedPostgres({
@@ -55,6 +64,19 @@ export async function startEmbeddedPostgres(o: EmbeddedPgOptions): Promise<{ url
   await pg.start();
   return {
     url: (db: string) => `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}/${db}`,
+    start: () => pg.start(),
     stop: () => pg.stop(),
+    crash: async () => {
+      const pid = Number(readFileSync(path.join(o.dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGQUIT');
+      for (;;) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
   };
 }

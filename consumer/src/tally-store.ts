@@ -35,7 +35,14 @@ export class TallyStore {
   async applyBatch(votes: readonly VoteToApply[]): Promise<BatchOutcome> {
     if (votes.length === 0) return { applied: 0, duplicates: 0, tally: null };
     const client = await this.pool.connect();
-    let release: ((err?: Error) => void) | undefined = (err) => client.release(err);
+    // A connection lost between two statements is emitted on the client, not thrown; without a
+    // listener it would crash the process. The next query fails and the batch is retried.
+    const onError = () => {};
+    client.on('error', onError);
+    let release: ((err?: Error) => void) | undefined = (err) => {
+      client.off('error', onError);
+      client.release(err);
+    };
     try {
       const locked = await client.query<{ seq: string }>('BEGIN; SELECT seq FROM tallies WHERE id FOR UPDATE');
       const lockedRows = (locked as unknown as pg.QueryResult<{ seq: string }>[])[1]?.rows;

@@ -43,7 +43,8 @@ export async function pendingCount(redisUrl: string, prefix: string): Promise<nu
 export class VotePourer {
   readonly statuses = new Map<number, number>();
   readonly accepted = new Set<string>();
-  private readonly unanswered = new Set<string>();
+  /** Keys not yet answered 202, with the option they were cast for. */
+  private readonly unanswered = new Map<string, string>();
   private stopped = false;
   private running: Promise<void> = Promise.resolve();
   private n = 0;
@@ -66,9 +67,9 @@ export class VotePourer {
   async finish(): Promise<void> {
     this.stopped = true;
     await this.running;
-    for (const key of this.unanswered) {
+    for (const [key, option] of this.unanswered) {
       for (let attempt = 0; ; attempt++) {
-        const o = await castVote(this.url, 'cats', key);
+        const o = await castVote(this.url, option, key);
         this.note(o);
         if (o.status === 202) break;
         if (attempt > 200) throw new Error(`key ${key} never accepted: last status ${o.status}`);
@@ -90,11 +91,12 @@ export class VotePourer {
   private async loop(): Promise<void> {
     while (!this.stopped && this.n < this.limit) {
       const key = `pour-${process.pid}-${this.n++}-${Math.random().toString(36).slice(2, 8)}`;
-      const o = await castVote(this.url, this.n % 3 ? 'cats' : 'dogs', key, 2000);
+      const option = this.n % 3 ? 'cats' : 'dogs';
+      const o = await castVote(this.url, option, key, 2000);
       this.note(o);
       if (o.status === 202) this.accepted.add(key);
       else {
-        this.unanswered.add(key);
+        this.unanswered.set(key, option);
         // Back off as a client honouring Retry-After would, without spinning on a dead Redis.
         await new Promise((r) => setTimeout(r, 50));
       }
