@@ -19,7 +19,8 @@ import { startStack, type Stack } from './stack.ts';
 import { provisionPostgresRoles, redisAclLines, type Credentials } from './least-privilege.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const dataDir = path.join(root, '.data');
+// LIVEVOTE_DATA_DIR moves .data elsewhere (tests use a temporary one).
+const dataDir = path.resolve(process.env.LIVEVOTE_DATA_DIR ?? path.join(root, '.data'));
 const log = (line: string) => console.log(`[start] ${line}`);
 const cleanups: (() => Promise<void>)[] = [];
 
