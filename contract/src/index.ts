@@ -3,20 +3,13 @@
  * nothing here may import a Node.js module (Node-only pieces live in ./node).
  */
 import { z } from 'zod';
+import { IDEMPOTENCY_KEY_PATTERN, VOTE_OPTIONS } from './constants.ts';
 
-export const VOTE_OPTIONS = ['cats', 'dogs'] as const;
-export type VoteOption = (typeof VOTE_OPTIONS)[number];
+export * from './constants.ts';
 
 /** Body of `POST /api/vote`. Unknown fields are rejected, not ignored. */
 export const VoteRequest = z.strictObject({ option: z.enum(VOTE_OPTIONS) });
 export type VoteRequest = z.infer<typeof VoteRequest>;
-
-/**
- * `Idempotency-Key` values we accept (IETF httpapi-idempotency-key-header: an sf-string,
- * so an optional pair of double quotes around it). The key becomes the vote ID, so it is
- * restricted to characters that are safe in logs, Redis keys and SQL text.
- */
-export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_.:-]{8,128}$/;
 
 /** Fields of one entry in the votes stream; `ts` is the API's receive time in epoch ms. */
 export const VoteEntry = z.strictObject({
@@ -59,33 +52,3 @@ export const VoteStatus = z.strictObject({
   seq: count.optional(),
 });
 export type VoteStatus = z.infer<typeof VoteStatus>;
-
-export const SSE_EVENT_TALLY = 'tally';
-
-export const ROUTES = {
-  vote: '/api/vote',
-  voteStatus: '/api/vote/:id',
-  results: '/api/results',
-  stream: '/api/stream',
-  healthz: '/healthz',
-  readyz: '/readyz',
-  metrics: '/metrics',
-} as const;
-
-/**
- * Redis names, all under one prefix so a deployment can share a Redis (and an ACL can
- * name them by pattern). Pub/sub channels ignore the DB index, so tests rely on the prefix.
- */
-export function redisKeys(prefix: string) {
-  return {
-    votes: `${prefix}votes`,
-    deadLetter: `${prefix}votes:dead`,
-    tallyChannel: `${prefix}tally`,
-    idempotency: (key: string) => `${prefix}idem:${key}`,
-    rateLimit: `${prefix}rl:`,
-  } as const;
-}
-export type RedisKeys = ReturnType<typeof redisKeys>;
-
-export const CONSUMER_GROUP = 'tally-writers';
-export const DEFAULT_REDIS_PREFIX = 'lv:';

@@ -1,22 +1,22 @@
 /**
  * The live tally as the browser sees it, and the rules for accepting a new frame.
- * Only types come from @livevote/contract: its runtime pulls in zod, which the voter page
- * cannot afford in its JavaScript budget, so frames are checked by hand here.
+ * Values come from the contract's dependency-free entry; the schemas (and zod) stay out of the
+ * voter page's JavaScript budget, so frames are checked by hand here.
  */
 import type { Results } from '@livevote/contract';
+import { ROUTES, SSE_EVENT_TALLY, VOTE_OPTIONS, type VoteOption } from '@livevote/contract/constants';
 
 export type Tally = Results;
-export type VoteOption = 'cats' | 'dogs';
-export const VOTE_OPTIONS: readonly VoteOption[] = ['cats', 'dogs'];
+export { VOTE_OPTIONS, type VoteOption };
 export const OPTION_LABEL: Record<VoteOption, string> = { cats: 'Cats', dogs: 'Dogs' };
 
-/** Same-origin API paths (mirrors ROUTES and SSE_EVENT_TALLY in @livevote/contract). */
+/** Same-origin API paths. */
 export const API = {
-  vote: '/api/vote',
-  voteStatus: (id: string) => `/api/vote/${encodeURIComponent(id)}`,
-  results: '/api/results',
-  stream: '/api/stream',
-  tallyEvent: 'tally',
+  vote: ROUTES.vote,
+  voteStatus: (id: string) => ROUTES.voteStatus.replace(':id', encodeURIComponent(id)),
+  results: ROUTES.results,
+  stream: ROUTES.stream,
+  tallyEvent: SSE_EVENT_TALLY,
 } as const;
 
 function isCount(v: unknown): v is number {
