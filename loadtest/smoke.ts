@@ -12,7 +12,7 @@ import { check, fail, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { castVote, getResults, getVoteStatus, newRunId, optionFor, voteKey, assertReady, type Results } from './lib/api.ts';
+import { castVote, getResults, getVoteStatus, optionFor, voteKey, type Results, beginRun, type SetupData } from './lib/api.ts';
 import { baseUrl, durationMs, int, k6Duration, num } from './lib/config.ts';
 import { pollUntil } from './lib/drain.ts';
 import { summaryHandler, type SummaryData } from './lib/summary.ts';
@@ -54,18 +54,9 @@ export const options: Options = {
   teardownTimeout: k6Duration(COUNT_TIMEOUT_MS + VOTES * 200 + 30_000),
 };
 
-interface SetupData {
-  runId: string;
-  before: Results;
-}
-
 /** Checks the target and reads the tallies the run starts from. */
 export function setup(): SetupData {
-  assertReady(BASE_URL);
-  const before = getResults(BASE_URL, { phase: 'setup' });
-  if (before === null) fail(`GET ${BASE_URL}/api/results did not answer a valid tally`);
-  console.log(`smoke: ${VOTES} votes by ${VUS} VUs over ~${DURATION_MS / 1000}s against ${BASE_URL}; tallies start at ${JSON.stringify(before)}`);
-  return { runId: newRunId(), before };
+  return beginRun(BASE_URL, `smoke: ${VOTES} votes by ${VUS} VUs over ~${DURATION_MS / 1000}s`);
 }
 
 export default function (data: SetupData): void {

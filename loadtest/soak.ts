@@ -10,11 +10,11 @@
  * VOTE_P95_MS (150), MAX_ERROR_RATE (0.001), MAX_DRIFT (2: late p95 at most twice early p95,
  * reported in the summary), DRAIN_TIMEOUT (60s), SUMMARY_DIR (results).
  */
-import { check, fail } from 'k6';
+import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { assertReady, castVote, getResults, newRunId, optionFor, type Results } from './lib/api.ts';
+import { castVote, getResults, optionFor, type Results, beginRun, type SetupData } from './lib/api.ts';
 import { baseUrl, durationMs, int, k6Duration, num } from './lib/config.ts';
 import { waitForDrain } from './lib/drain.ts';
 import { summaryHandler, type SummaryData } from './lib/summary.ts';
@@ -69,17 +69,8 @@ export const options: Options = {
   teardownTimeout: k6Duration(DRAIN_TIMEOUT_MS + 30_000),
 };
 
-interface SetupData {
-  runId: string;
-  before: Results;
-}
-
 export function setup(): SetupData {
-  assertReady(BASE_URL);
-  const before = getResults(BASE_URL, { phase: 'setup' });
-  if (before === null) fail(`GET ${BASE_URL}/api/results did not answer a valid tally`);
-  console.log(`soak: ${RATE} votes/s for ${DURATION_MS / 1000}s against ${BASE_URL}`);
-  return { runId: newRunId(), before };
+  return beginRun(BASE_URL, `soak: ${RATE} votes/s for ${DURATION_MS / 1000}s`);
 }
 
 function phase(): 'early' | 'mid' | 'late' {

@@ -9,11 +9,10 @@
  * PRE_VUS (50), MAX_VUS (500), VOTE_P95_MS (250), VOTE_P99_MS (1000), MAX_ERROR_RATE (0.01),
  * DRAIN_TIMEOUT (60s), SUMMARY_DIR (results).
  */
-import { fail } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { assertReady, castVote, getResults, newRunId, optionFor, type Results } from './lib/api.ts';
+import { castVote, optionFor, beginRun, type SetupData } from './lib/api.ts';
 import { baseUrl, durationMs, int, k6Duration, num } from './lib/config.ts';
 import { waitForDrain } from './lib/drain.ts';
 import { summaryHandler } from './lib/summary.ts';
@@ -65,17 +64,8 @@ export const options: Options = {
   teardownTimeout: k6Duration(DRAIN_TIMEOUT_MS + 30_000),
 };
 
-interface SetupData {
-  runId: string;
-  before: Results;
-}
-
 export function setup(): SetupData {
-  assertReady(BASE_URL);
-  const before = getResults(BASE_URL, { phase: 'setup' });
-  if (before === null) fail(`GET ${BASE_URL}/api/results did not answer a valid tally`);
-  console.log(`spike: ${BASE_RATE}/s -> ${PEAK_RATE}/s in ${RAMP_MS} ms, held ${HOLD_MS} ms, against ${BASE_URL}`);
-  return { runId: newRunId(), before };
+  return beginRun(BASE_URL, `spike: ${BASE_RATE}/s -> ${PEAK_RATE}/s in ${RAMP_MS} ms, held ${HOLD_MS} ms`);
 }
 
 /** One vote, no key: a burst of phones, each tapping once. */

@@ -14,12 +14,12 @@
  * DRAIN_TIMEOUT (60s), SUMMARY_DIR (results). Spread many watchers over several source
  * addresses with k6's --local-ips (e.g. --local-ips=127.0.0.2-127.0.0.20).
  */
-import { check, fail } from 'k6';
+import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
 import sse from 'k6/x/sse';
-import { assertReady, castVote, getResults, getVoteStatus, newRunId, optionFor, parseResults, voteKey, type Results } from './lib/api.ts';
+import { castVote, getVoteStatus, optionFor, parseResults, voteKey, beginRun, type SetupData } from './lib/api.ts';
 import { baseUrl, durationMs, int, k6Duration, num } from './lib/config.ts';
 import { waitForDrain } from './lib/drain.ts';
 import { summaryHandler } from './lib/summary.ts';
@@ -87,17 +87,8 @@ export const options: Options = {
   teardownTimeout: k6Duration(DRAIN_TIMEOUT_MS + 30_000),
 };
 
-interface SetupData {
-  runId: string;
-  before: Results;
-}
-
 export function setup(): SetupData {
-  assertReady(BASE_URL);
-  const before = getResults(BASE_URL, { phase: 'setup' });
-  if (before === null) fail(`GET ${BASE_URL}/api/results did not answer a valid tally`);
-  console.log(`watchers: ${WATCHERS} watchers (ramp ${RAMP_MS} ms, steady ${STEADY_MS} ms), ${VOTE_RATE} votes/s, against ${BASE_URL}`);
-  return { runId: newRunId(), before };
+  return beginRun(BASE_URL, `watchers: ${WATCHERS} watchers (ramp ${RAMP_MS} ms, steady ${STEADY_MS} ms), ${VOTE_RATE} votes/s`);
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import http from 'k6/http';
 import type { RefinedResponse, ResponseType } from 'k6/http';
-import { check, sleep } from 'k6';
+import { check, fail, sleep } from 'k6';
 
 export const VOTE_OPTIONS = ['cats', 'dogs'] as const;
 export type VoteOption = (typeof VOTE_OPTIONS)[number];
@@ -168,4 +168,19 @@ export function assertReady(base: string): void {
         'Start the stack (npm start) or point BASE_URL at it.',
     );
   }
+}
+
+/** What every script's setup() hands to its scenarios and teardown. */
+export interface SetupData {
+  runId: string;
+  before: Results;
+}
+
+/** The common setup(): the target is ready, and the tallies the run starts from. */
+export function beginRun(base: string, description: string): SetupData {
+  assertReady(base);
+  const before = getResults(base, { phase: 'setup' });
+  if (before === null) fail(`GET ${base}/api/results did not answer a valid tally`);
+  console.log(`${description} against ${base}; tallies start at ${JSON.stringify(before)}`);
+  return { runId: newRunId(), before };
 }
