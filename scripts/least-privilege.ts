@@ -42,6 +42,6 @@ export function redisAclLines(prefix: string, creds: Pick<Credentials, 'redisAdm
     `user server on >${creds.redisServer} resetchannels &${p}tally resetkeys ~${p}votes ~${p}idem:* ~${p}rl:* ` +
       '-@all +ping +hello +client|setname +info +xadd +get +set +incr +decr +pttl +del +eval +evalsha +script|load +subscribe +unsubscribe',
     `user consumer on >${creds.redisConsumer} resetchannels &${p}tally resetkeys ~${p}votes ~${p}votes:dead ` +
-      '-@all +ping +hello +client|setname +info +xgroup|create +xreadgroup +xack +xautoclaim +xpending +xadd +xtrim +xinfo|groups +xlen +xrange +multi +exec +publish',
+      '-@all +ping +hello +client|setname +info +xgroup|create +xgroup|delconsumer +xinfo|consumers +xreadgroup +xack +xautoclaim +xpending +xadd +xtrim +xinfo|groups +xlen +xrange +multi +exec +publish',
   ];
 }

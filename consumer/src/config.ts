@@ -13,6 +13,8 @@ const shape = {
   CLAIM_IDLE_MS: intEnv(1000, 3_600_000, 30_000),
   CLAIM_EVERY_MS: intEnv(100, 3_600_000, 5000),
   MAX_DELIVERIES: intEnv(1, 1000, 5),
+  /** Consumers (restarted pods) silent this long and holding nothing are removed from the group. */
+  FORGET_CONSUMER_AFTER_MS: intEnv(1000, 30 * 86_400_000, 3_600_000),
   TRIM_EVERY_MS: intEnv(100, 3_600_000, 5000),
   PRUNE_EVERY_MS: intEnv(1000, 86_400_000, 60_000),
   /** How long a client may retry with the same Idempotency-Key and still be deduplicated. */

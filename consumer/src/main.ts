@@ -47,6 +47,7 @@ const consumer = new VoteConsumer({
   trimEveryMs: config.TRIM_EVERY_MS,
   pruneEveryMs: config.PRUNE_EVERY_MS,
   appliedRetentionMs: config.APPLIED_RETENTION_HOURS * 3_600_000,
+  forgetConsumerAfterMs: config.FORGET_CONSUMER_AFTER_MS,
   faultExitAfterCommit: config.FAULT_EXIT_AFTER_COMMIT,
   faultRejectVidPrefix: config.FAULT_REJECT_VID_PREFIX,
 });

@@ -21,6 +21,8 @@ export interface VoteConsumerOptions {
   trimEveryMs: number;
   pruneEveryMs: number;
   appliedRetentionMs: number;
+  /** Consumers of the group silent this long and holding nothing are removed from it. */
+  forgetConsumerAfterMs: number;
   /** Test-only: probability of exiting right after COMMIT, before XACK. */
   faultExitAfterCommit?: number;
   /** Test-only: batches holding a vote ID with this prefix fail as a data error would. */
@@ -30,14 +32,20 @@ export interface VoteConsumerOptions {
 /** Clock skew allowed between Redis (entry ids) and PostgreSQL (applied_at) when pruning. */
 const PRUNE_SKEW_MS = 5 * 60_000;
 
-function isConnectionError(err: unknown): boolean {
+/**
+ * Errors that say nothing about the batch: the database is away, or misconfigured (no such
+ * table, permission denied, bad credentials). The batch is retried with backoff until they pass;
+ * only an error that can come from the data itself isolates entries towards the dead-letter stream.
+ */
+function isTransient(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  const msg = e?.message ?? '';
-  // PostgreSQL SQLSTATE class 08 (connection), 57P (shutdown), 53 (resources); Node socket errors; pool timeouts.
+  const code = e?.code ?? '';
+  // SQLSTATE 08 connection, 28 authorization, 3D no database, 42 missing object or privilege,
+  // 53 resources, 57 operator intervention (shutdown), 58 system; Node socket errors; pool timeouts.
   return (
-    /^(08|57P|53)/.test(e?.code ?? '') ||
-    /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(e?.code ?? '') ||
-    /terminat|Connection|connect|timeout|not queryable|closed|ECONN/i.test(msg)
+    /^(08|28|3D|42|53|57|58)/.test(code) ||
+    /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code) ||
+    /terminat|Connection|connect|timeout|not queryable|closed|ECONN|tallies row is missing/i.test(e?.message ?? '')
   );
 }
 
@@ -130,6 +138,8 @@ export class VoteConsumer {
         }
         cursor = next;
       } while (cursor !== '0-0' && !signal.aborted);
+      const forgotten = await this.o.stream.forgetIdleConsumers(this.o.forgetConsumerAfterMs);
+      if (forgotten.length) this.o.logger.info({ consumers: forgotten }, 'removed idle consumers that held nothing');
     }
     if (now - this.lastTrim >= this.o.trimEveryMs) {
       this.lastTrim = now;
@@ -206,7 +216,7 @@ export class VoteConsumer {
         return { applied: batch, tally: await this.apply(batch) };
       } catch (err) {
         this.o.metrics.errors.inc({ dependency: 'postgres' });
-        if (!isConnectionError(err)) {
+        if (!isTransient(err)) {
           this.o.logger.error({ err: (err as Error).message }, 'batch rejected by PostgreSQL; isolating the bad entry');
           const applied: T[] = [];
           let tally: AppliedTally | null = null;
@@ -215,13 +225,13 @@ export class VoteConsumer {
               tally = (await this.apply([one])) ?? tally;
               applied.push(one);
             } catch (e) {
-              if (isConnectionError(e)) break;
+              if (isTransient(e)) break;
               this.o.logger.error({ id: one.entry.id, err: (e as Error).message }, 'entry rejected; left pending for re-delivery');
             }
           }
           return { applied, tally };
         }
-        if (attempt === 1) this.o.logger.warn({ err: (err as Error).message }, 'PostgreSQL unavailable; retrying the batch');
+        if (attempt === 1) this.o.logger.warn({ err: (err as Error).message }, 'PostgreSQL unavailable or misconfigured; retrying the batch');
         // On shutdown give up the batch unacknowledged: it stays pending and is re-delivered.
         if (signal.aborted) return null;
         await delay(reconnectDelay(attempt), undefined, { signal }).catch(() => {});

@@ -129,6 +129,25 @@ export class VoteStream {
     return Number(await this.redis.call('XTRIM', this.keys.votes, 'MINID', floor));
   }
 
+  /**
+   * Removes consumers of the group that hold nothing and have been silent for `idleMs`: pods
+   * are named consumers, so every restart leaves a name behind. One holding entries is kept
+   * (XAUTOCLAIM takes those over first). Returns the names removed.
+   */
+  async forgetIdleConsumers(idleMs: number): Promise<string[]> {
+    const rows = (await this.redis.call('XINFO', 'CONSUMERS', this.keys.votes, this.group)) as (string | number)[][];
+    const removed: string[] = [];
+    for (const row of rows) {
+      const o: Record<string, string | number> = {};
+      for (let i = 0; i + 1 < row.length; i += 2) o[String(row[i])] = row[i + 1] as string | number;
+      const name = String(o.name);
+      if (name === this.consumer || Number(o.pending) !== 0 || Number(o.idle) < idleMs) continue;
+      await this.redis.xgroup('DELCONSUMER', this.keys.votes, this.group, name);
+      removed.push(name);
+    }
+    return removed;
+  }
+
   /** The id of the oldest entry still in the stream, or null when it is empty. */
   async oldestEntryId(): Promise<string | null> {
     const rows = (await this.redis.xrange(this.keys.votes, '-', '+', 'COUNT', 1)) as [string, string[]][];

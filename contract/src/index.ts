@@ -11,8 +11,12 @@ export * from './constants.ts';
 export const VoteRequest = z.strictObject({ option: z.enum(VOTE_OPTIONS) });
 export type VoteRequest = z.infer<typeof VoteRequest>;
 
-/** Fields of one entry in the votes stream; `ts` is the API's receive time in epoch ms. */
-export const VoteEntry = z.strictObject({
+/**
+ * Fields of one entry in the votes stream; `ts` is the API's receive time in epoch ms. Fields it
+ * does not know are ignored (not rejected), so a newer server can add one during a rolling upgrade
+ * without older consumers dead-lettering its votes.
+ */
+export const VoteEntry = z.object({
   vid: z.string().regex(IDEMPOTENCY_KEY_PATTERN),
   option: z.enum(VOTE_OPTIONS),
   ts: z.string().regex(/^\d{1,16}$/),
@@ -21,8 +25,8 @@ export type VoteEntry = z.infer<typeof VoteEntry>;
 
 const count = z.number().int().nonnegative();
 
-/** Published on the tally channel after each committed batch that changed the totals. */
-export const TallyMessage = z.strictObject({
+/** Published on the tally channel after each committed batch that changed the totals; unknown fields are ignored. */
+export const TallyMessage = z.object({
   cats: count,
   dogs: count,
   total: count,

@@ -46,8 +46,12 @@ export function buildApp(d: AppDeps): Express {
 
   const api = express.Router();
   const codeClass = ['1xx', '2xx', '3xx', '4xx', '5xx'];
-  api.use((_req, res, next) => {
-    res.once('finish', () => d.metrics.httpResponses.inc({ code: codeClass[Math.floor(res.statusCode / 100) - 1] ?? 'other' }));
+  // A fixed set of route labels, never the raw path: a vote id in a label would grow without bound.
+  const routeOf = (p: string) =>
+    p === '/vote' ? 'vote' : p.startsWith('/vote/') ? 'vote_status' : p === '/results' ? 'results' : p === '/stream' ? 'stream' : 'other';
+  api.use((req, res, next) => {
+    const route = routeOf(req.path);
+    res.once('finish', () => d.metrics.httpResponses.inc({ route, code: codeClass[Math.floor(res.statusCode / 100) - 1] ?? 'other' }));
     next();
   });
   // An API answers JSON only: nothing may be framed, sniffed or run as a page.

@@ -19,8 +19,8 @@ export function createServerMetrics() {
     }),
     httpResponses: new Counter({
       name: 'livevote_http_responses_total',
-      help: 'API responses by status class (2xx, 4xx, 5xx)',
-      labelNames: ['code'] as const,
+      help: 'API responses by route and status class (2xx, 4xx, 5xx)',
+      labelNames: ['route', 'code'] as const,
       registers: [registry],
     }),
     dependencyErrors: new Counter({

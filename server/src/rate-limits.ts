@@ -34,7 +34,8 @@ export function createRateLimits(o: RateLimitOptions): { votes: RequestHandler; 
         sendCommand: (command: string, ...args: string[]) => o.redis.call(command, ...args) as Promise<RedisReply>,
       }),
       handler: (_req, res, _next, options) => {
-        o.metrics.votesRejected.inc({ reason: name === 'votes' ? 'rate_limited' : 'stream_rate_limited' });
+        if (name === 'votes') o.metrics.votesRejected.inc({ reason: 'rate_limited' });
+        else o.metrics.sseRejected.inc({ reason: 'rate_limited' });
         res.status(options.statusCode).json({ error: 'too many requests from this address; retry after the Retry-After delay' });
       },
     });

@@ -81,14 +81,14 @@ export class SseHub {
 
   /** Answers `GET /api/stream`. Refusals carry Retry-After; Last-Event-ID just gets the current state. */
   async connect(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    const refuse = (status: number, reason: string, retryAfter: number) => {
+    const refuse = (status: number, reason: string, message: string, retryAfter: number) => {
       this.o.metrics.sseRejected.inc({ reason });
       res.writeHead(status, { 'content-type': 'application/json', 'retry-after': String(retryAfter) });
-      res.end(JSON.stringify({ error: reason }));
+      res.end(JSON.stringify({ error: message }));
     };
-    if (this.closing) return refuse(503, 'shutting down', 1);
-    if (this.clients.size >= this.o.maxClients) return refuse(503, 'too many connections on this server', 5);
-    if ((this.perIp.get(ip) ?? 0) >= this.o.maxPerIp) return refuse(429, 'too many connections from this address', 10);
+    if (this.closing) return refuse(503, 'shutting_down', 'shutting down', 1);
+    if (this.clients.size >= this.o.maxClients) return refuse(503, 'server_full', 'too many connections on this server', 5);
+    if ((this.perIp.get(ip) ?? 0) >= this.o.maxPerIp) return refuse(429, 'address_full', 'too many connections from this address', 10);
 
     const client = new SseClient(res, ip);
     this.add(client);
