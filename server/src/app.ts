@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
@@ -50,6 +51,11 @@ export function buildApp(d: AppDeps): Express {
   const routeOf = (p: string) =>
     p === '/vote' ? 'vote' : p.startsWith('/vote/') ? 'vote_status' : p === '/results' ? 'results' : p === '/stream' ? 'stream' : 'other';
   api.use((req, res, next) => {
+    // A request ID for the logs: the proxy's, when it sent a sane one, else our own.
+    const given = req.get('x-request-id');
+    const id = given && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.set('x-request-id', id);
     const route = routeOf(req.path);
     res.once('finish', () => d.metrics.httpResponses.inc({ route, code: codeClass[Math.floor(res.statusCode / 100) - 1] ?? 'other' }));
     next();
@@ -71,7 +77,7 @@ export function buildApp(d: AppDeps): Express {
 
   if (d.clientHandler) app.use(d.clientHandler);
 
-  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.too.large') {
       d.metrics.votesRejected.inc({ reason: 'too_large' });
@@ -86,7 +92,7 @@ export function buildApp(d: AppDeps): Express {
       return sendError(res, 415, 'unsupported body encoding');
     }
     if (e.status && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'bad request');
-    d.logger.error({ err: e.message }, 'unhandled error');
+    d.logger.error({ err: e.message, requestId: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
     if (!res.headersSent) sendError(res, 500, 'internal error');
   };
   app.use(onError);

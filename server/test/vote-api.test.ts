@@ -101,5 +101,8 @@ describe('POST /api/vote → stream → consumer → PostgreSQL', () => {
     expect(res.headers.get('x-powered-by')).toBeNull();
     expect(res.headers.get('content-security-policy')).toBe("default-src 'none';frame-ancestors 'none'");
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const traced = await fetch(`${stack.url}/api/results`, { headers: { 'x-request-id': 'edge-4711' } });
+    expect(traced.headers.get('x-request-id')).toBe('edge-4711');
   });
 });
