@@ -3,6 +3,7 @@
 #   helm            v3.22.0  (lint, template)
 #   kubectl-validate         (offline validation against the Kubernetes OpenAPI schemas it embeds)
 #   Gateway API CRDs         (for kubectl-validate: the Gateway, HTTPRoute and ReferenceGrant schemas)
+#   Prometheus Operator CRDs (for kubectl-validate: ServiceMonitor and PrometheusRule, chart monitoring)
 # Idempotent: a tool already built at the wanted version is kept. Needs Go and the Go module proxy;
 # no other download happens (kubeconform would need its schemas from the internet, which CI lacks).
 # Usage: bash scripts/install-helm.sh [--no-validate]
@@ -13,6 +14,8 @@ HELM_VERSION=v3.22.0
 KUBECTL_VALIDATE_VERSION=${KUBECTL_VALIDATE_VERSION:-v0.0.4}
 # Gateway API release whose standard-channel CRDs the manifests are validated against.
 GATEWAY_API_VERSION=v1.3.0
+# Prometheus Operator release whose ServiceMonitor and PrometheusRule CRDs the monitoring objects are validated against.
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
@@ -70,4 +73,16 @@ else
   cp "$dir"/config/crd/standard/*.yaml "$crds/"
   chmod u+w "$crds"/*.yaml
   echo "install-helm: Gateway API $GATEWAY_API_VERSION CRDs copied to .tools/crds"
+fi
+
+# Prometheus Operator CRDs (ServiceMonitor, PrometheusRule), from its Go module like the Gateway API's.
+crds="$root/.tools/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+if [ -f "$crds/monitoring.coreos.com_prometheusrules.yaml" ]; then
+  echo "install-helm: Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs already in .tools/crds"
+else
+  dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')
+  mkdir -p "$crds"
+  cp "$dir"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$crds/"
+  chmod u+w "$crds"/*.yaml
+  echo "install-helm: Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs copied to .tools/crds"
 fi

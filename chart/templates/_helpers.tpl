@@ -243,3 +243,28 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
     {{- include "livevote.componentPeer" (dict "ctx" $ctx "component" "postgresql") | nindent 4 }}
   {{- end }}
 {{- end }}
+
+{{/* Monitoring: the Prometheus pods allowed to scrape /metrics, as one NetworkPolicy peer. */}}
+{{- define "livevote.prometheusPeers" -}}
+- namespaceSelector:
+    {{- toYaml .Values.monitoring.prometheus.namespaceSelector | nindent 4 }}
+  podSelector:
+    {{- toYaml .Values.monitoring.prometheus.podSelector | nindent 4 }}
+{{- end -}}
+
+{{/* Monitoring: the Prometheus "job" label of a component's targets. The Prometheus Operator names
+     a ServiceMonitor's job after the Service it scrapes (no jobLabel is set), and the Service is
+     "<fullname>-<component>". (dict "ctx" $ "component" "consumer") */}}
+{{- define "livevote.scrapeJob" -}}
+{{- printf "%s-%s" (include "livevote.fullname" .ctx) .component -}}
+{{- end -}}
+
+{{/* Monitoring: PromQL label matchers for one component's targets. (dict "ctx" $ "component" "consumer") */}}
+{{- define "livevote.scrapeMatchers" -}}
+{{- printf "job=%q, namespace=%q" (include "livevote.scrapeJob" .) (include "livevote.componentNs" .) -}}
+{{- end -}}
+
+{{/* Monitoring: runbook link of an alert: (dict "ctx" $ "alert" "LiveVoteNoConsumer") */}}
+{{- define "livevote.runbookUrl" -}}
+{{- printf "%s#%s" .ctx.Values.monitoring.prometheusRule.runbookBase (lower .alert) -}}
+{{- end -}}

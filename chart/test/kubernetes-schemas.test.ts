@@ -1,7 +1,7 @@
 /**
  * Offline validation of everything the chart renders against the official Kubernetes OpenAPI
- * schemas (embedded in kubectl-validate) and the Gateway API CRDs (standard channel), at the
- * chart's minimum Kubernetes version. Unknown fields, wrong types and bad enum values all fail.
+ * schemas (embedded in kubectl-validate), the Gateway API CRDs (standard channel) and the Prometheus
+ * Operator's ServiceMonitor and PrometheusRule CRDs, at the chart's minimum Kubernetes version. Unknown fields, wrong types and bad enum values all fail.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,24 +13,28 @@ const KUBE_VERSION = '1.30';
 const dir = mkdtempSync(join(tmpdir(), 'livevote-kv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function crdDir(): string {
+/** The CRD folders install-helm.sh fills: the Gateway API and the Prometheus Operator (monitoring). */
+function crdDirs(): string[] {
   const crds = join(toolsDir, 'crds');
   const found = (() => {
     try {
-      return readdirSync(crds).filter((d) => d.startsWith('gateway-api-'));
+      return readdirSync(crds);
     } catch {
       return [];
     }
   })();
-  if (found.length !== 1) throw new Error(`expected one Gateway API CRD folder in ${crds}: run "bash scripts/install-helm.sh" first`);
-  return join(crds, found[0]!);
+  return ['gateway-api-', 'prometheus-operator-'].map((prefix) => {
+    const dirs = found.filter((d) => d.startsWith(prefix));
+    if (dirs.length !== 1) throw new Error(`expected one ${prefix}* CRD folder in ${crds}: run "bash scripts/install-helm.sh" first`);
+    return join(crds, dirs[0]!);
+  });
 }
 
 function validate(file: string) {
-  return run(tool('kubectl-validate'), [file, '--version', KUBE_VERSION, '--local-crds', crdDir()]);
+  return run(tool('kubectl-validate'), [file, '--version', KUBE_VERSION, ...crdDirs().flatMap((d) => ['--local-crds', d])]);
 }
 
-describe(`manifests against the Kubernetes ${KUBE_VERSION} and Gateway API schemas (kubectl-validate)`, () => {
+describe(`manifests against the Kubernetes ${KUBE_VERSION}, Gateway API and Prometheus Operator schemas (kubectl-validate)`, () => {
   for (const set of valueSets) {
     it(`validates everything rendered with values: ${set.name}`, () => {
       const file = join(dir, `${set.name}.yaml`);

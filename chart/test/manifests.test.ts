@@ -23,7 +23,6 @@ for (const set of valueSets) {
   const byComponent = (c: string) => wls.filter((w) => w.component === c);
   const redisBundled = overrides.every((o) => o?.redis?.enabled !== false);
   const pgBundled = overrides.every((o) => o?.postgresql?.enabled !== false);
-  void values;
 
   describe(`rendered with values: ${set.name}`, () => {
     it('has every workload the product needs', () => {
@@ -223,12 +222,20 @@ for (const set of valueSets) {
       const neighbour: Endpoint = {
         name: 'neighbour', namespace: pods.find((p) => p.name === 'server')!.namespace, labels: { app: 'neighbour' }, ports: [{ port: 8080, protocol: 'TCP' }],
       };
+      // Prometheus where monitoring.prometheus says it runs; it may scrape only with monitoring on.
+      // The impostor wears its labels in another namespace and must get nowhere either way.
+      const monitoringOn = overrides.some((o) => o?.monitoring?.enabled === true);
+      const promValues = { ...values.monitoring.prometheus, ...overrides.find((o) => o?.monitoring?.prometheus)?.monitoring.prometheus };
+      const prometheus: Endpoint = {
+        name: 'prometheus', namespace: promValues.namespaceSelector.matchLabels['kubernetes.io/metadata.name'], labels: promValues.podSelector.matchLabels, ports: [],
+      };
+      const impostor: Endpoint = { name: 'impostor', namespace: 'default', labels: promValues.podSelector.matchLabels, ports: [] };
 
       const namespaceLabels: Record<string, Record<string, string>> = {};
       for (const n of docs.filter((d) => d.kind === 'Namespace')) namespaceLabels[n.metadata.name] = n.metadata.labels ?? {};
       const policies = docs.filter((d) => d.kind === 'NetworkPolicy');
       const allowed = allowedConnections(
-        [...pods, edge, stranger, neighbour],
+        [...pods, edge, stranger, neighbour, prometheus, impostor],
         [...pods, dns, stranger, neighbour, ...external],
         policies,
         namespaceLabels,
@@ -249,13 +256,17 @@ for (const set of valueSets) {
         'edge -> stranger:3000/TCP', 'edge -> stranger:8080/TCP',
         'edge -> dns:53/UDP', 'edge -> dns:53/TCP', 'stranger -> dns:53/UDP', 'stranger -> dns:53/TCP',
       ]);
+      for (const src of ['prometheus', 'impostor']) {
+        for (const c of ['stranger:3000/TCP', 'stranger:8080/TCP', 'dns:53/UDP', 'dns:53/TCP']) expected.add(`${src} -> ${c}`);
+      }
+      if (monitoringOn) for (const c of ['prometheus -> server:3000/TCP', 'prometheus -> consumer:3001/TCP']) expected.add(c);
       // Traffic to and from the outside world (external endpoints) for strangers is not ours to police.
-      for (const ext of external) for (const src of ['edge', 'stranger']) expected.add(`${src} -> ${ext.name}:${ext.ports[0]!.port}/TCP`);
+      for (const ext of external) for (const src of ['edge', 'stranger', 'prometheus', 'impostor']) expected.add(`${src} -> ${ext.name}:${ext.ports[0]!.port}/TCP`);
       const ownNamespaceShared = overrides.some((o) => o?.namespaces?.single);
       if (ownNamespaceShared) {
         // In a shared namespace the default deny covers this release's pods only; in a layer
         // namespace of ours it covers everything, neighbours included.
-        for (const c of ['edge -> neighbour:8080/TCP', 'stranger -> neighbour:8080/TCP', 'neighbour -> neighbour:8080/TCP', 'neighbour -> stranger:3000/TCP', 'neighbour -> stranger:8080/TCP', 'neighbour -> dns:53/UDP', 'neighbour -> dns:53/TCP']) expected.add(c);
+        for (const c of ['edge -> neighbour:8080/TCP', 'stranger -> neighbour:8080/TCP', 'prometheus -> neighbour:8080/TCP', 'impostor -> neighbour:8080/TCP', 'neighbour -> neighbour:8080/TCP', 'neighbour -> stranger:3000/TCP', 'neighbour -> stranger:8080/TCP', 'neighbour -> dns:53/UDP', 'neighbour -> dns:53/TCP']) expected.add(c);
         for (const ext of external) expected.add(`neighbour -> ${ext.name}:${ext.ports[0]!.port}/TCP`);
       }
       expect([...allowed].sort()).toEqual([...expected].sort());
