@@ -45,6 +45,8 @@ const shape = {
     .default('')
     .transform((s) => s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean)),
   SSE_TICK_MS: intEnv(0, 10_000, 100),
+  /** Frames per second one process writes in all; beyond, the tick stretches (see SseHub). */
+  SSE_MAX_FRAMES_PER_SEC: intEnv(100, 10_000_000, 20_000),
   SSE_HEARTBEAT_MS: intEnv(100, 300_000, 15_000),
   SSE_RETRY_MS: intEnv(100, 600_000, 2000),
   SSE_MAX_CLIENTS: intEnv(1, 1_000_000, 10_000),

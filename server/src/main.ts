@@ -38,6 +38,7 @@ try {
 const tallies = new TallyReader(pool, config.RESULTS_CACHE_MS);
 const hub = new SseHub({
   tickMs: config.SSE_TICK_MS,
+  maxFramesPerSec: config.SSE_MAX_FRAMES_PER_SEC,
   heartbeatMs: config.SSE_HEARTBEAT_MS,
   retryMs: config.SSE_RETRY_MS,
   maxClients: config.SSE_MAX_CLIENTS,

@@ -6,6 +6,12 @@ import type { ServerMetrics } from './metrics.ts';
 
 export interface SseHubOptions {
   tickMs: number;
+  /**
+   * Frames per second this process may write in all. With many clients the tick stretches to
+   * clients / maxFramesPerSec, so fan-out stays within what the machine (and, co-located, the
+   * kernel delivering to each socket) can do instead of piling up behind the votes.
+   */
+  maxFramesPerSec: number;
   heartbeatMs: number;
   retryMs: number;
   maxClients: number;
@@ -74,7 +80,8 @@ export class SseHub {
     this.latest = { seq: t.seq, text: `id: ${t.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n` };
     if (t.oldestTs !== undefined) this.pendingOldestTs = Math.min(this.pendingOldestTs ?? t.oldestTs, t.oldestTs);
     if (this.timer) return;
-    const wait = this.lastFlush + this.o.tickMs - Date.now();
+    const tick = Math.max(this.o.tickMs, (this.clients.size / this.o.maxFramesPerSec) * 1000);
+    const wait = this.lastFlush + tick - Date.now();
     if (wait <= 0) this.flush();
     else this.timer = setTimeout(() => this.flush(), wait);
   }

@@ -25,6 +25,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'lv-hub-'));
   hub = new SseHub({
     tickMs: 0,
+    maxFramesPerSec: 10_000_000,
     heartbeatMs: 60_000,
     retryMs: 1000,
     maxClients: 100,
