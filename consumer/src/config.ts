@@ -7,7 +7,9 @@ const shape = {
   PORT: intEnv(0, 65535, 3001),
   /** Unique per live process; the pod name in Kubernetes, so a restarted pod is a new consumer. */
   CONSUMER_NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(hostname()),
-  BATCH_SIZE: intEnv(1, 10_000, 1000),
+  // Only an upper bound: a batch holds what has arrived. 5,000 drained a backlog ~15 % faster than
+  // 1,000 here (docs/performance.md), at ~50 ms per transaction.
+  BATCH_SIZE: intEnv(1, 10_000, 5000),
   BLOCK_MS: intEnv(1, 60_000, 2000),
   /** Pending entries idle this long belong to a consumer presumed dead and are taken over. */
   CLAIM_IDLE_MS: intEnv(1000, 3_600_000, 30_000),
