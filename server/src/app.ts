@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
@@ -68,9 +69,6 @@ export function buildApp(d: AppDeps): Express {
     }),
   );
   api.post('/vote', d.rateLimits.votes);
-  api.get('/stream', d.rateLimits.streams, (req, res) => {
-    void d.hub.connect(req, res, req.ip ?? 'unknown');
-  });
   api.use(voteRoutes({ intake: d.intake, tallies: d.tallies, metrics: d.metrics, allowedOrigins: d.allowedOrigins }));
   api.use((_req, res) => sendError(res, 404, 'no such API route'));
   app.use('/api', api);
@@ -97,6 +95,31 @@ export function buildApp(d: AppDeps): Express {
   };
   app.use(onError);
   return app;
+}
+
+/**
+ * `GET /api/stream` on plain node:http, ahead of Express: a stream lives for hours, and
+ * everything Express and its middleware hang on a request (router state, helmet's headers,
+ * locals) would live with it — about 9 KB per watcher in the benchmark (docs/performance.md).
+ * It gets the same client address (Express's compiled `trust proxy`), rate limiter and metrics.
+ */
+export function withStreamRoute(app: Express, d: Pick<AppDeps, 'hub' | 'metrics' | 'rateLimits' | 'logger'>): http.RequestListener {
+  return (rawReq, rawRes) => {
+    const path = (rawReq.url ?? '').split('?')[0];
+    if (path !== '/api/stream' || rawReq.method !== 'GET') return void app(rawReq, rawRes);
+    // Give the request and response Express's prototypes, as Express itself does before routing:
+    // req.ip then honours `trust proxy`, and the rate limiter finds the methods it uses.
+    const req = Object.setPrototypeOf(rawReq, app.request) as express.Request;
+    const res = Object.setPrototypeOf(rawRes, app.response) as express.Response;
+    Object.assign(req, { app, res });
+    Object.assign(res, { app, req });
+    res.once('finish', () => d.metrics.httpResponses.inc({ route: 'stream', code: `${Math.floor(res.statusCode / 100)}xx` }));
+    res.setHeader('x-content-type-options', 'nosniff');
+    void d.rateLimits.streams(req, res, (err?: unknown) => {
+      if (err) d.logger.warn({ err: (err as Error).message }, 'stream rate limiter failed; stream allowed');
+      void d.hub.connect(req, res, req.ip ?? 'unknown');
+    });
+  };
 }
 
 /** Loads the SvelteKit adapter-node handler from a build directory. */

@@ -4,7 +4,8 @@
  */
 import { redisKeys } from '@livevote/contract';
 import { createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
-import { buildApp, loadClientHandler } from './app.ts';
+import http from 'node:http';
+import { buildApp, loadClientHandler, withStreamRoute } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createRateLimits } from './rate-limits.ts';
@@ -57,6 +58,14 @@ const subscriber = new TallySubscriber({
 });
 
 let shuttingDown = false;
+const rateLimits = createRateLimits({
+  enabled: config.RATE_LIMIT === 'on',
+  redis,
+  prefix: keys.rateLimit,
+  votesPerMinute: config.RATE_LIMIT_VOTES_PER_MIN,
+  streamsPerMinute: config.RATE_LIMIT_STREAMS_PER_MIN,
+  metrics,
+});
 const app = buildApp({
   intake: new VoteIntake(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
   tallies,
@@ -65,14 +74,7 @@ const app = buildApp({
   logger,
   trustProxy: config.TRUST_PROXY,
   allowedOrigins: config.ALLOWED_ORIGINS,
-  rateLimits: createRateLimits({
-    enabled: config.RATE_LIMIT === 'on',
-    redis,
-    prefix: keys.rateLimit,
-    votesPerMinute: config.RATE_LIMIT_VOTES_PER_MIN,
-    streamsPerMinute: config.RATE_LIMIT_STREAMS_PER_MIN,
-    metrics,
-  }),
+  rateLimits,
   ready: async () => {
     if (shuttingDown || redis.status !== 'ready') return false;
     await tallies.ping();
@@ -83,7 +85,8 @@ const app = buildApp({
 
 void subscriber.start().catch((err) => logger.warn({ err: (err as Error).message }, 'tally subscription not started yet'));
 
-const server = app.listen(config.PORT, () => {
+const server = http.createServer(withStreamRoute(app, { hub, metrics, rateLimits, logger }));
+server.listen(config.PORT, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
   logger.info({ port }, 'server listening');

@@ -33,10 +33,13 @@ export function createRateLimits(o: RateLimitOptions): { votes: RequestHandler; 
         prefix: `${o.prefix}${name}:`,
         sendCommand: (command: string, ...args: string[]) => o.redis.call(command, ...args) as Promise<RedisReply>,
       }),
+      // Plain node:http calls, so the same limiter serves the stream route, which bypasses Express.
       handler: (_req, res, _next, options) => {
         if (name === 'votes') o.metrics.votesRejected.inc({ reason: 'rate_limited' });
         else o.metrics.sseRejected.inc({ reason: 'rate_limited' });
-        res.status(options.statusCode).json({ error: 'too many requests from this address; retry after the Retry-After delay' });
+        res.statusCode = options.statusCode;
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify({ error: 'too many requests from this address; retry after the Retry-After delay' }));
       },
     });
   return { votes: make('votes', o.votesPerMinute), streams: make('streams', o.streamsPerMinute) };
