@@ -19,7 +19,7 @@ export function createConsumerMetrics(stats: StatsSource) {
         inflight = null;
       }));
 
-  return {
+  const m = {
     registry,
     batchSize: new Histogram({
       name: 'livevote_consumer_batch_size_votes',
@@ -81,6 +81,10 @@ export function createConsumerMetrics(stats: StatsSource) {
       },
     }),
   };
+  // Known labels start at 0: dashboards show 0 rather than "no data", and increase() sees the first event.
+  for (const reason of ['invalid', 'max-deliveries']) m.deadLettered.inc({ reason }, 0);
+  for (const dependency of ['redis', 'postgres']) m.errors.inc({ dependency }, 0);
+  return m;
 }
 
 export type ConsumerMetrics = ReturnType<typeof createConsumerMetrics>;

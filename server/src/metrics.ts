@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createServerMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'livevote_server_' });
-  return {
+  const m = {
     registry,
     votesAccepted: new Counter({
       name: 'livevote_votes_accepted_total',
@@ -49,6 +49,15 @@ export function createServerMetrics() {
       registers: [registry],
     }),
   };
+  // Every known label starts at 0, so dashboards show 0 rather than "no data" and increase()
+  // sees the first event.
+  for (const option of ['cats', 'dogs']) m.votesAccepted.inc({ option }, 0);
+  for (const reason of ['invalid_body', 'malformed_json', 'too_large', 'unsupported_media_type', 'cross_site', 'invalid_idempotency_key', 'idempotency_key_reused', 'rate_limited', 'unavailable']) {
+    m.votesRejected.inc({ reason }, 0);
+  }
+  for (const reason of ['shutting_down', 'server_full', 'address_full', 'rate_limited']) m.sseRejected.inc({ reason }, 0);
+  for (const dependency of ['redis', 'postgres']) m.dependencyErrors.inc({ dependency }, 0);
+  return m;
 }
 
 export type ServerMetrics = ReturnType<typeof createServerMetrics>;
