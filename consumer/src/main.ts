@@ -3,7 +3,7 @@
  * retries dependencies forever at run time, and on SIGTERM finishes the batch in flight.
  */
 import { redisKeys } from '@livevote/contract';
-import { createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
+import { configOrExit, createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
 import { loadConfig } from './config.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { createOpsServer } from './ops-server.ts';
@@ -11,14 +11,7 @@ import { TallyStore } from './tally-store.ts';
 import { VoteConsumer } from './vote-consumer.ts';
 import { VoteStream } from './vote-stream.ts';
 
-const config = (() => {
-  try {
-    return loadConfig();
-  } catch (err) {
-    console.error(`consumer: ${(err as Error).message}`);
-    process.exit(2);
-  }
-})();
+const config = configOrExit('consumer', loadConfig);
 
 const logger = createLogger('consumer', config.LOG_LEVEL);
 const keys = redisKeys(config.REDIS_PREFIX);

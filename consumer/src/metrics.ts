@@ -19,6 +19,17 @@ export function createConsumerMetrics(stats: StatsSource) {
         inflight = null;
       }));
 
+  const statGauge = (name: string, help: string, field: keyof typeof last) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        await refresh();
+        this.set(last[field]);
+      },
+    });
+
   const m = {
     registry,
     batchSize: new Histogram({
@@ -53,33 +64,9 @@ export function createConsumerMetrics(stats: StatsSource) {
       registers: [registry],
     }),
     published: new Counter({ name: 'livevote_consumer_tallies_published_total', help: 'Tallies published', registers: [registry] }),
-    streamLength: new Gauge({
-      name: 'livevote_stream_length_entries',
-      help: 'Entries in the votes stream (read or not; trimmed below the acknowledged floor)',
-      registers: [registry],
-      async collect() {
-        await refresh();
-        this.set(last.length);
-      },
-    }),
-    pending: new Gauge({
-      name: 'livevote_consumer_pending_entries',
-      help: 'Entries delivered to the group but not yet acknowledged',
-      registers: [registry],
-      async collect() {
-        await refresh();
-        this.set(last.pending);
-      },
-    }),
-    lag: new Gauge({
-      name: 'livevote_consumer_lag_entries',
-      help: 'Entries in the stream not yet delivered to the group',
-      registers: [registry],
-      async collect() {
-        await refresh();
-        this.set(last.lag);
-      },
-    }),
+    streamLength: statGauge('livevote_stream_length_entries', 'Entries in the votes stream (read or not; trimmed below the acknowledged floor)', 'length'),
+    pending: statGauge('livevote_consumer_pending_entries', 'Entries delivered to the group but not yet acknowledged', 'pending'),
+    lag: statGauge('livevote_consumer_lag_entries', 'Entries in the stream not yet delivered to the group', 'lag'),
   };
   // Known labels start at 0: dashboards show 0 rather than "no data", and increase() sees the first event.
   for (const reason of ['invalid', 'max-deliveries']) m.deadLettered.inc({ reason }, 0);

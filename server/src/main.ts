@@ -3,7 +3,7 @@
  * reconnect elsewhere, finishes in-flight requests and exits within SHUTDOWN_GRACE_MS.
  */
 import { redisKeys } from '@livevote/contract';
-import { createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
+import { configOrExit, createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
 import http from 'node:http';
 import { buildApp, loadClientHandler, withStreamRoute } from './app.ts';
 import { loadConfig } from './config.ts';
@@ -14,14 +14,7 @@ import { TallyReader } from './tally-reader.ts';
 import { TallySubscriber } from './tally-subscriber.ts';
 import { VoteIntake } from './vote-intake.ts';
 
-const config = (() => {
-  try {
-    return loadConfig();
-  } catch (err) {
-    console.error(`server: ${(err as Error).message}`);
-    process.exit(2);
-  }
-})();
+const config = configOrExit('server', loadConfig);
 
 const logger = createLogger('server', config.LOG_LEVEL);
 const keys = redisKeys(config.REDIS_PREFIX);

@@ -23,3 +23,13 @@ export function parseEnv<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessE
   }
   return result.data;
 }
+
+/** A service's start: parse its configuration or exit with code 2 and the message. */
+export function configOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    console.error(`${service}: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
