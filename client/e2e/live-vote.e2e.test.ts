@@ -311,7 +311,11 @@ describe('when Redis is down', () => {
       expect(posts[0]!.status).toBe(503);
       expect(posts.at(-1)!.status).toBe(202);
       expect(new Set(posts.map((p) => p.key)).size).toBe(1);
-      const r = (await (await fetch(`${own.url}/api/results`)).json()) as Results;
+      // /api/results is cached for a moment (RESULTS_CACHE_MS), so wait for it to show the vote.
+      const r = await waitFor(async () => {
+        const t = (await (await fetch(`${own.url}/api/results`)).json()) as Results;
+        return t.total > 0 ? t : false;
+      }, { what: 'results showing the vote' });
       expect(r).toMatchObject({ cats: 1, dogs: 0, total: 1 });
       await waitForNumberAtLeast(page, 'count-cats', 1);
     } finally {
