@@ -84,10 +84,21 @@ it(`soak: ${rate} votes/s for ${seconds} s with ${watcherCount} SSE watchers`, a
     voteP99Ms: Math.round(latencies[Math.floor(latencies.length * 0.99)]!),
     serverRssMb: [Math.round(first.server), Math.round(last.server)],
     consumerRssMb: [Math.round(first.consumer), Math.round(last.consumer)],
+    peakRssMb: [Math.round(Math.max(...samples.map((x) => x.server))), Math.round(Math.max(...samples.map((x) => x.consumer)))],
   });
   expect(errorRate).toBeLessThan(0.001);
   expect(final.total).toBe(done.length);
   expect(screens.every((s) => !s.wentBackwards)).toBe(true);
-  expect(last.server - first.server).toBeLessThan(60);
-  expect(last.consumer - first.consumer).toBeLessThan(60);
+  // Memory: always under a ceiling; over a long soak also no drift. A short run cannot tell a
+  // leak from V8 growing its heap towards its limit (the 10-minute run grew for two minutes,
+  // then fell back below where it started).
+  const ceilingMb = 400;
+  for (const s of samples) {
+    expect(s.server).toBeLessThan(ceilingMb);
+    expect(s.consumer).toBeLessThan(ceilingMb);
+  }
+  if (seconds >= 300) {
+    expect(last.server - first.server).toBeLessThan(60);
+    expect(last.consumer - first.consumer).toBeLessThan(60);
+  }
 }, (seconds + 180) * 1000);
