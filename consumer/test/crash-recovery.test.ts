@@ -1,7 +1,5 @@
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
+import { appliedCount, pendingCount } from './counts.ts';
 import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
 import { castMany, results } from '../../scripts/vote-client.ts';
 import { waitFor } from '../../scripts/wait-for.ts';
@@ -40,18 +38,6 @@ it('counts every accepted vote exactly once although the consumer is SIGKILLed a
   expect(final.total).toBe(accepted);
   expect(consumer.exits.filter((c) => c === -1)).toHaveLength(4);
 
-  const db = new pg.Client({ connectionString: env.databaseUrl });
-  await db.connect();
-  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM applied_votes');
-  await db.end();
-  expect(Number(rows[0]!.n)).toBe(accepted);
-
-  const redis = new Redis(env.redisUrl);
-  const keys = redisKeys(env.redisPrefix);
-  const pending = await waitFor(async () => {
-    const [count] = (await redis.xpending(keys.votes, CONSUMER_GROUP)) as [number];
-    return Number(count) === 0 ? 'none' : false;
-  }, { what: 'nothing pending' });
-  redis.disconnect();
-  expect(pending).toBe('none');
+  expect(await appliedCount(env.databaseUrl)).toBe(accepted);
+  await waitFor(async () => (await pendingCount(env.redisUrl, env.redisPrefix)) === 0, { what: 'nothing pending' });
 });

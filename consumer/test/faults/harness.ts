@@ -1,40 +1,6 @@
-import pg from 'pg';
-import { Redis } from 'ioredis';
-import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
+export { appliedCount, pendingCount, tallyTotal } from '../counts.ts';
 import { castVote, type CastOutcome } from '../../../scripts/vote-client.ts';
 import type { ServiceProcess } from '../../../scripts/stack.ts';
-
-export async function appliedCount(databaseUrl: string): Promise<number> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM applied_votes');
-    return Number(rows[0]!.n);
-  } finally {
-    await db.end();
-  }
-}
-
-export async function tallyTotal(databaseUrl: string): Promise<number> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ n: string }>('SELECT cats + dogs AS n FROM tallies WHERE id');
-    return Number(rows[0]!.n);
-  } finally {
-    await db.end();
-  }
-}
-
-export async function pendingCount(redisUrl: string, prefix: string): Promise<number> {
-  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  try {
-    const [n] = (await r.xpending(redisKeys(prefix).votes, CONSUMER_GROUP)) as [number];
-    return Number(n);
-  } finally {
-    r.disconnect();
-  }
-}
 
 /**
  * Keyed votes cast continuously until stopped; a key answered 503 (or with no answer) is retried
