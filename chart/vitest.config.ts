@@ -1,4 +1,4 @@
 import { defineConfig } from 'vitest/config';
 
-// Runs from the root (`npx vitest run --project chart`); needs `bash scripts/install-helm.sh` first.
+// Runs from the root (`npx vitest run --project chart`); needs `bash tools/install-helm.sh` first.
 export default defineConfig({ test: { name: 'chart', include: ['test/**/*.test.ts'], testTimeout: 120000, hookTimeout: 120000 } });

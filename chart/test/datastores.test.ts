@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../../scripts/embedded-postgres.ts';
-import { freePort } from '../../scripts/free-port.ts';
-import { redisAclLines } from '../../scripts/least-privilege.ts';
+import { startEmbeddedPostgres, freePort } from '@livevote/harness';
+import { redisAclLines } from '@livevote/launcher';
 import { type K8s, render, repoRoot, run } from './lib.ts';
 
 const docs = render([]);

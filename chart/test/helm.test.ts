@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { helm, render, templateArgs, valueSets } from './lib.ts';
 
 describe('helm', () => {
-  it('is the v3.22.0 that scripts/install-helm.sh builds', () => {
+  it('is the v3.22.0 that tools/install-helm.sh builds', () => {
     const r = helm(['version', '--short']);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toMatch(/^v3\.22\.0(\+|$)/);

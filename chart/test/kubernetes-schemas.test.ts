@@ -25,7 +25,7 @@ function crdDirs(): string[] {
   })();
   return ['gateway-api-', 'prometheus-operator-'].map((prefix) => {
     const dirs = found.filter((d) => d.startsWith(prefix));
-    if (dirs.length !== 1) throw new Error(`expected one ${prefix}* CRD folder in ${crds}: run "bash scripts/install-helm.sh" first`);
+    if (dirs.length !== 1) throw new Error(`expected one ${prefix}* CRD folder in ${crds}: run "bash tools/install-helm.sh" first`);
     return join(crds, dirs[0]!);
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Shared by the chart's tests: where the tools are, rendering the chart, and walking what it renders.
- * Tests run the real helm built by scripts/install-helm.sh; nothing here fakes a tool.
+ * Tests run the real helm built by tools/install-helm.sh; nothing here fakes a tool.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -16,7 +16,7 @@ export const toolsDir = join(repoRoot, '.tools');
 export function tool(name: string): string {
   const path = join(toolsDir, 'bin', name);
   if (!existsSync(path)) {
-    throw new Error(`${path} is missing: run "bash scripts/install-helm.sh" from the repository root first`);
+    throw new Error(`${path} is missing: run "bash tools/install-helm.sh" from the repository root first`);
   }
   return path;
 }

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTestEnv, startStack } from '../../scripts/stack.ts';
+import { createTestEnv, startStack } from '@livevote/harness';
 import { chartDir, render, repoRoot } from './lib.ts';
 
 interface Behaviour {

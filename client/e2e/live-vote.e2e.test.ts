@@ -8,9 +8,7 @@ import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
-import { castVote } from '../../scripts/vote-client.ts';
-import { waitFor } from '../../scripts/wait-for.ts';
+import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv, castVote, waitFor } from '@livevote/harness';
 import {
   BUILD_DIR,
   REPO_ROOT,

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { commonEnv, intEnv, parseEnv } from '@livevote/contract/node';
+import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 
 const shape = {
   ...commonEnv,

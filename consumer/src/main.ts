@@ -3,7 +3,7 @@
  * retries dependencies forever at run time, and on SIGTERM finishes the batch in flight.
  */
 import { redisKeys } from '@livevote/contract';
-import { configOrExit, createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
+import { ConfigError, createLogger, createPool, createRedis, waitReady } from '@livevote/service-kit';
 import { loadConfig } from './config.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { createOpsServer } from './ops-server.ts';
@@ -11,7 +11,15 @@ import { TallyStore } from './tally-store.ts';
 import { VoteConsumer } from './vote-consumer.ts';
 import { VoteStream } from './vote-stream.ts';
 
-const config = configOrExit('consumer', loadConfig);
+// A bad configuration ends the process with code 2 and the message alone, no stack.
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`consumer: ${err.message}`);
+  process.exit(2);
+}
 
 const logger = createLogger('consumer', config.LOG_LEVEL);
 const keys = redisKeys(config.REDIS_PREFIX);

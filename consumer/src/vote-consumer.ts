@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { reconnectDelay } from '@livevote/contract/node';
+import { reconnectDelay } from '@livevote/service-kit';
 import type { AppliedTally, TallyStore, VoteToApply } from './tally-store.ts';
 import { parseVote, type StreamEntry, type VoteStream } from './vote-stream.ts';
 import type { ConsumerMetrics } from './metrics.ts';

@@ -1,9 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
-import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
-import { results } from '../../scripts/vote-client.ts';
-import { waitFor } from '../../scripts/wait-for.ts';
+import { createTestEnv, startStack, type Stack, type TestEnv, results, waitFor } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;

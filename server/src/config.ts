@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, intEnv, parseEnv } from '@livevote/contract/node';
+import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 
 /**
  * `TRUST_PROXY`: a hop count ("1") or a comma-separated list of proxy addresses/CIDRs. Never

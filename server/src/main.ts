@@ -3,7 +3,7 @@
  * reconnect elsewhere, finishes in-flight requests and exits within SHUTDOWN_GRACE_MS.
  */
 import { redisKeys } from '@livevote/contract';
-import { configOrExit, createLogger, createPool, createRedis, waitReady } from '@livevote/contract/node';
+import { ConfigError, createLogger, createPool, createRedis, waitReady } from '@livevote/service-kit';
 import http from 'node:http';
 import { buildApp, loadClientHandler, withStreamRoute } from './app.ts';
 import { loadConfig } from './config.ts';
@@ -14,7 +14,15 @@ import { TallyReader } from './tally-reader.ts';
 import { TallySubscriber } from './tally-subscriber.ts';
 import { VoteIntake } from './vote-intake.ts';
 
-const config = configOrExit('server', loadConfig);
+// A bad configuration ends the process with code 2 and the message alone, no stack.
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`server: ${err.message}`);
+  process.exit(2);
+}
 
 const logger = createLogger('server', config.LOG_LEVEL);
 const keys = redisKeys(config.REDIS_PREFIX);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
+import { createTestEnv, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;

@@ -2,9 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
-import { castMany, castVote, results } from '../../scripts/vote-client.ts';
-import { waitFor } from '../../scripts/wait-for.ts';
+import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, castMany, castVote, results, waitFor } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServerMetrics } from '../src/metrics.ts';
 import { SseHub } from '../src/sse-hub.ts';
-import { waitFor } from '../../scripts/wait-for.ts';
+import { waitFor } from '@livevote/harness';
 
 /**
  * The slow-reader case runs the hub on a real HTTP server over a Unix socket. Over loopback

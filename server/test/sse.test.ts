@@ -4,10 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
-import { TallyWatcher } from '../../scripts/tally-watcher.ts';
-import { castMany, castVote, results } from '../../scripts/vote-client.ts';
-import { waitFor } from '../../scripts/wait-for.ts';
+import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany, castVote, results, waitFor } from '@livevote/harness';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, startStack, type Stack, type TestEnv } from '../../scripts/stack.ts';
-import { castMany, castVote, results } from '../../scripts/vote-client.ts';
-import { waitFor } from '../../scripts/wait-for.ts';
+import { createTestEnv, startStack, type Stack, type TestEnv, castMany, castVote, results, waitFor } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;

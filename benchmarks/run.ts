@@ -1,0 +1,92 @@
+/**
+ * `npm run bench`: the numbers in docs/performance.md. Not a test: it measures and prints.
+ *   1. ingest: POST /api/vote through the real server (Redis XADD, consumer running) vs a bare
+ *      node:http server parsing the same JSON, both driven by autocannon;
+ *   2. drain: one consumer emptying a pre-filled stream of BENCH_DRAIN_VOTES votes;
+ *   3. watchers: vote-to-screen latency, RSS per idle watcher and frames/s at each watcher count.
+ * Uses its own database and Redis prefix on TEST_PG_ADMIN_URL / TEST_REDIS_URL, or drives a
+ * running stack at BASE_URL for the ingest part.
+ */
+import os from 'node:os';
+import { createTestEnv, startStack } from '@livevote/harness';
+import { drive, startBareServer } from './ingest.ts';
+import { measureDrain } from './drain.ts';
+import { measureWatchers } from './watchers.ts';
+
+const num = (name: string, def: number) => Number(process.env[name] ?? def);
+const seconds = num('BENCH_SECONDS', 10);
+const connections = num('BENCH_CONNECTIONS', 50);
+const drainVotes = num('BENCH_DRAIN_VOTES', 200_000);
+const watcherLevels = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').filter(Boolean).map(Number);
+const parts = new Set((process.env.BENCH_PARTS ?? 'ingest,drain,watchers').split(','));
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+console.log(`live vote bench — ${os.cpus().length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString()}`);
+
+if (parts.has('ingest')) {
+  const env = process.env.BASE_URL ? null : await createTestEnv('bench_ingest');
+  const stack = env ? await startStack({ ...env, env: { RATE_LIMIT: 'off', LOG_LEVEL: 'warn' } }) : null;
+  const target = process.env.BASE_URL ?? stack!.url;
+  const bare = await startBareServer();
+  try {
+    await drive('warm-up', target, 2, connections);
+    const api = await drive('express', target, seconds, connections);
+    // The same with the consumer hung (SIGSTOP): a burst that Redis absorbs while the consumer
+    // is behind, and the API's own cost without the consumer and PostgreSQL sharing the cores.
+    let burst: Awaited<ReturnType<typeof drive>> | null = null;
+    if (stack) {
+      stack.consumers[0]!.pause();
+      burst = await drive('express, consumer paused', target, seconds, connections);
+      stack.consumers[0]!.resume();
+    }
+    await drive('warm-up', bare.url, 2, connections);
+    const raw = await drive('bare', bare.url, seconds, connections);
+    console.log(`\ningest (${seconds}s each, ${connections} connections, autocannon)`);
+    for (const r of [api, ...(burst ? [burst] : []), raw]) {
+      console.log(`  ${r.label.padEnd(26)} ${fmt(r.requestsPerSec).padStart(7)} req/s   p50 ${r.p50Ms} ms   p99 ${r.p99Ms} ms   non-2xx ${r.non2xx}   errors ${r.errors}`);
+    }
+    console.log(`  ratio ${fmt(api.requestsPerSec / raw.requestsPerSec, 2)} of bare node:http with the consumer running` +
+      (burst ? `, ${fmt(burst.requestsPerSec / raw.requestsPerSec, 2)} with it paused` : '') + ' (aim ≥ 0.35)');
+  } finally {
+    bare.stop();
+    await stack?.stop();
+    await env?.cleanup();
+  }
+}
+
+if (parts.has('drain')) {
+  const env = await createTestEnv('bench_drain');
+  try {
+    const batch = num('BENCH_BATCH_SIZE', 5000);
+    const d = await measureDrain(env, drainVotes, batch);
+    console.log(`\ndrain (one consumer, BATCH_SIZE ${batch})`);
+    console.log(`  ${fmt(d.votes)} votes in ${fmt(d.seconds, 2)} s = ${fmt(d.perSec)} votes/s (aim ≥ 50,000)`);
+  } finally {
+    await env.cleanup();
+  }
+}
+
+if (parts.has('watchers')) {
+  const rate = num('BENCH_VOTE_RATE', 1000);
+  const steady = num('BENCH_WATCH_SECONDS', 15);
+  console.log(`\nwatchers (votes at ${rate}/s for ${steady}s, probe every 200 ms; latency from just before the POST to the frame)`);
+  for (const n of watcherLevels) {
+    const env = await createTestEnv(`bench_watch_${n}`);
+    const stack = await startStack({
+      ...env,
+      env: { RATE_LIMIT: 'off', LOG_LEVEL: 'warn' },
+      serverEnv: { SSE_MAX_CLIENTS: String(n + 100), SSE_MAX_PER_IP: String(n + 100), SSE_HEARTBEAT_MS: '15000' },
+    });
+    try {
+      const w = await measureWatchers(stack, n, rate, steady);
+      console.log(
+        `  ${fmt(w.watchers).padStart(6)} watchers: p50 ${fmt(w.p50Ms)} ms  p99 ${fmt(w.p99Ms)} ms  max ${fmt(w.maxMs)} ms  ` +
+          `(${w.probes} probes, ${w.missing} missing)  RSS ${fmt(w.rssPerWatcherKb, 1)} KB/watcher  ${fmt(w.framesPerSec)} frames/s  ${fmt(w.votesPerSec)} votes/s`,
+      );
+    } finally {
+      await stack.stop();
+      await env.cleanup();
+    }
+  }
+}
+process.exit(0);

@@ -1,4 +1,0 @@
-export * from './redis.ts';
-export * from './postgres.ts';
-export * from './logger.ts';
-export * from './env.ts';

@@ -1,0 +1,8 @@
+// The test harness: what tests need to run the real stack and talk to it. The processes
+// themselves are the launcher's; this adds private databases, key prefixes and clients.
+export { startStack, ServiceProcess, RedisServer, redisServerAvailable, startEmbeddedPostgres, freePort, type Stack, type StackOptions } from '@livevote/launcher';
+export { createTestEnv, TEST_PG_ADMIN_URL, TEST_REDIS_URL, type TestEnv } from './test-env.ts';
+export * from './vote-client.ts';
+export { TallyWatcher } from './tally-watcher.ts';
+export * from './counts.ts';
+export { waitFor } from './wait-for.ts';

@@ -1,0 +1,75 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { afterAll, expect, it } from 'vitest';
+import { castVote, freePort, results, waitFor } from '@livevote/harness';
+
+const entry = fileURLToPath(new URL('../launcher/src/start.ts', import.meta.url));
+const dataDir = mkdtempSync(path.join(tmpdir(), 'lv-start-'));
+let proc: ChildProcess | undefined;
+afterAll(async () => {
+  if (proc && proc.exitCode === null) {
+    proc.kill('SIGINT');
+    await new Promise((r) => proc!.once('exit', r));
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** `npm start` as a newcomer runs it: no REDIS_URL, no DATABASE_URL, nothing configured. */
+async function start(port: number): Promise<{ out: () => string; exit: Promise<number | null> }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LIVEVOTE_DATA_DIR: dataDir, CLIENT_DIR: '', LOG_LEVEL: 'warn' };
+  delete env.REDIS_URL;
+  delete env.DATABASE_URL;
+  proc = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((r) => proc!.once('exit', (code) => r(code)));
+  await waitFor(() => out.includes('live vote is up') || proc!.exitCode !== null, { what: 'npm start to come up', timeoutMs: 90_000 });
+  if (!out.includes('live vote is up')) throw new Error(`npm start failed:\n${out}`);
+  return { out: () => out, exit };
+}
+
+it('starts the whole stack with no configuration, counts a vote, runs every service with least privilege, and keeps votes across a restart', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const first = await start(port);
+  expect(first.out()).toMatch(/embedded PostgreSQL on 127\.0\.0\.1:\d+/);
+  expect(first.out()).toMatch(/private redis-server on 127\.0\.0\.1:\d+ \(AOF, appendfsync always/);
+  expect(await results(url)).toMatchObject({ total: 0 });
+  expect((await castVote(url, 'cats', 'start-test-vote-1')).status).toBe(202);
+  await waitFor(async () => (await results(url)).total === 1, { what: 'the vote counted' });
+
+  // The services' own credentials: each can do its job and nothing more.
+  const creds = JSON.parse(readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as Record<string, string>;
+  const redisPort = Number(/private redis-server on 127\.0\.0\.1:(\d+)/.exec(first.out())![1]);
+  const pgPort = Number(/embedded PostgreSQL on 127\.0\.0\.1:(\d+)/.exec(first.out())![1]);
+  const server = new Redis({ port: redisPort, username: 'server', password: creds.redisServer, maxRetriesPerRequest: 0 });
+  await expect(server.flushall()).rejects.toThrow(/NOPERM/);
+  await expect(server.call('XREADGROUP', 'GROUP', 'tally-writers', 'x', 'STREAMS', 'lv:votes', '>')).rejects.toThrow(/NOPERM/);
+  server.disconnect();
+  // No password, no access: the default user is off.
+  const anonymous = spawnSync('redis-cli', ['-p', String(redisPort), 'GET', 'lv:votes'], { encoding: 'utf8' });
+  expect(anonymous.stdout + anonymous.stderr).toMatch(/NOAUTH/);
+  const asServer = new pg.Client({ connectionString: `postgres://livevote_server:${encodeURIComponent(creds.pgServer!)}@127.0.0.1:${pgPort}/livevote` });
+  await asServer.connect();
+  expect((await asServer.query('SELECT cats FROM tallies')).rows[0]).toEqual({ cats: '1' });
+  await expect(asServer.query('UPDATE tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
+  await asServer.end();
+  const asConsumer = new pg.Client({ connectionString: `postgres://livevote_consumer:${encodeURIComponent(creds.pgConsumer!)}@127.0.0.1:${pgPort}/livevote` });
+  await asConsumer.connect();
+  await expect(asConsumer.query('DROP TABLE applied_votes')).rejects.toThrow(/must be owner|permission denied/);
+  await expect(asConsumer.query('CREATE TABLE x (id int)')).rejects.toThrow(/permission denied/);
+  await asConsumer.end();
+
+  // Ctrl-C stops everything cleanly; the next start finds the vote again.
+  proc!.kill('SIGINT');
+  expect(await first.exit).toBe(0);
+  const second = await start(port);
+  expect(second.out()).toContain('migrations up to date');
+  expect(await results(url)).toMatchObject({ cats: 1, total: 1 });
+});

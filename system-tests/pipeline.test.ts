@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { appliedCount, pendingCount, createTestEnv, startStack, type Stack, type TestEnv, castMany, results, waitFor } from '@livevote/harness';
+
+let env: TestEnv;
+let stack: Stack;
+
+beforeAll(async () => {
+  env = await createTestEnv('crash');
+  // A short claim idle time so a restarted consumer (new name) takes over the dead one's entries quickly.
+  stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, consumerEnv: { CLAIM_IDLE_MS: '1000', CLAIM_EVERY_MS: '500', BATCH_SIZE: '50' } });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await env?.cleanup();
+});
+
+it('counts every accepted vote exactly once although the consumer is SIGKILLed again and again', async () => {
+  const consumer = stack.consumers[0]!;
+  const pouring = castMany(stack.url, 6000, 24);
+  for (let kill = 1; kill <= 4; kill++) {
+    // Kill only while it is making progress, so each kill lands mid-stream.
+    const seen = (await results(stack.url)).total;
+    await waitFor(async () => (await results(stack.url)).total > seen, { what: `progress before kill ${kill}` });
+    await consumer.kill();
+    await consumer.start();
+  }
+  const outcomes = await pouring;
+  const accepted = outcomes.filter((o) => o.status === 202).length;
+  expect(accepted).toBe(6000);
+
+  const final = await waitFor(async () => {
+    const r = await results(stack.url);
+    return r.total >= accepted ? r : false;
+  }, { what: 'all accepted votes counted', timeoutMs: 30_000 });
+  expect(final.total).toBe(accepted);
+  expect(consumer.exits.filter((c) => c === -1)).toHaveLength(4);
+
+  expect(await appliedCount(env.databaseUrl)).toBe(accepted);
+  await waitFor(async () => (await pendingCount(env.redisUrl, env.redisPrefix)) === 0, { what: 'nothing pending' });
+});
