@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redisKeys } from '@livevote/contract';
-import { createTestEnv, startStack, type Stack, type TestEnv, TallyWatcher, castVote, results, waitFor } from '@livevote/harness';
+import { createTestEnv, startStack, type Stack, type TestEnv, TallyWatcher, castVote, results } from '@livevote/harness';
 import { dashboardOf, dashboardQueries, dashboardVariableQueries, livevoteNames, renderMonitoring, ruleQueries, type Query } from '../chart/test/monitoring-lib.ts';
 
 let env: TestEnv;
@@ -77,22 +77,22 @@ const counterValue = (text: string, name: string, labels = ''): number => {
 
 it('finds every livevote_* metric named by the alerts and the dashboard in the running services\' /metrics', async () => {
   const keys = redisKeys(env.redisPrefix);
-  const consumerUrl = new URL(stack.consumers[0]!.o.readyUrl).origin;
+  const consumerUrl = new URL(stack.consumers[0]!.options.readyUrl).origin;
 
   // The live path: one watcher gets a frame after the votes, so vote-to-frame is observed.
   watcher = new TallyWatcher(stack.url);
-  await waitFor(() => watcher!.frames.length > 0, { what: 'the first SSE tally' });
+  await expect.poll(() => watcher!.frames.length, { message: 'the first SSE tally', timeout: 15_000 }).toBeGreaterThan(0);
   const refused = await fetch(`${stack.url}/api/stream`, { signal: AbortSignal.timeout(5000) });
   expect(refused.status, 'a second stream from the same address is refused').toBe(429);
   await refused.body?.cancel();
 
   for (const option of ['cats', 'dogs', 'cats']) expect((await castVote(stack.url, option)).status).toBe(202);
   expect((await castVote(stack.url, 'hamsters')).status).toBeGreaterThanOrEqual(400);
-  await waitFor(() => (watcher!.latest?.total ?? 0) >= 3, { what: 'a frame with the three votes' });
+  await expect.poll(() => (watcher!.latest?.total ?? 0), { message: 'a frame with the three votes', timeout: 15_000 }).toBeGreaterThanOrEqual(3);
 
   // A malformed entry straight into the stream: the consumer dead-letters it.
   await redis.xadd(keys.votes, '*', 'garbage', 'x');
-  await waitFor(async () => (await redis.xlen(keys.deadLetter)) >= 1, { what: 'one dead-lettered entry' });
+  await expect.poll(() => redis.xlen(keys.deadLetter), { message: 'one dead-lettered entry', timeout: 15_000 }).toBeGreaterThanOrEqual(1);
 
   // PostgreSQL failing under both services: the tallies table disappears for a moment.
   const db = new pg.Client({ connectionString: env.databaseUrl });
@@ -102,13 +102,16 @@ it('finds every livevote_* metric named by the alerts and the dashboard in the r
     const r = await fetch(`${stack.url}/api/results`, { signal: AbortSignal.timeout(5000) });
     expect(r.status, 'results without PostgreSQL').toBe(503);
     await redis.xadd(keys.votes, '*', 'vid', `metrics-names-${Date.now()}`, 'option', 'dogs', 'ts', String(Date.now()));
-    await waitFor(async () => counterValue(await scrape(consumerUrl), 'livevote_consumer_errors_total', 'dependency="postgres"') > 0, {
-      what: 'the consumer counting a PostgreSQL error',
-    });
+    await expect
+      .poll(async () => counterValue(await scrape(consumerUrl), 'livevote_consumer_errors_total', 'dependency="postgres"'), {
+        message: 'the consumer counting a PostgreSQL error',
+        timeout: 15_000,
+      })
+      .toBeGreaterThan(0);
   } finally {
     await db.query('ALTER TABLE IF EXISTS tallies_hidden RENAME TO tallies').finally(() => db.end());
   }
-  await waitFor(async () => (await results(stack.url)).total === 4, { what: 'the held-back vote counted once PostgreSQL is back' });
+  await expect.poll(async () => (await results(stack.url)).total, { message: 'the held-back vote counted once PostgreSQL is back', timeout: 15_000 }).toBe(4);
 
   const serverText = await scrape(stack.url);
   const consumerText = await scrape(consumerUrl);

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { afterAll, expect, it } from 'vitest';
-import { castVote, freePort, results, waitFor } from '@livevote/harness';
+import { afterAll, expect, it, vi } from 'vitest';
+import { castVote, freePort, results } from '@livevote/harness';
 
 const entry = fileURLToPath(new URL('../launcher/src/start.ts', import.meta.url));
 const dataDir = mkdtempSync(path.join(tmpdir(), 'lv-start-'));
@@ -29,7 +29,7 @@ async function start(port: number): Promise<{ out: () => string; exit: Promise<n
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = new Promise<number | null>((r) => proc!.once('exit', (code) => r(code)));
-  await waitFor(() => out.includes('live vote is up') || proc!.exitCode !== null, { what: 'npm start to come up', timeoutMs: 90_000 });
+  await vi.waitFor(() => expect(out.includes('live vote is up') || proc!.exitCode !== null, 'npm start to come up').toBe(true), { timeout: 90_000, interval: 50 });
   if (!out.includes('live vote is up')) throw new Error(`npm start failed:\n${out}`);
   return { out: () => out, exit };
 }
@@ -42,7 +42,7 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   expect(first.out()).toMatch(/private redis-server on 127\.0\.0\.1:\d+ \(AOF, appendfsync always/);
   expect(await results(url)).toMatchObject({ total: 0 });
   expect((await castVote(url, 'cats', 'start-test-vote-1')).status).toBe(202);
-  await waitFor(async () => (await results(url)).total === 1, { what: 'the vote counted' });
+  await expect.poll(async () => (await results(url)).total, { message: 'the vote counted', timeout: 15_000 }).toBe(1);
 
   // The services' own credentials: each can do its job and nothing more.
   const creds = JSON.parse(readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as Record<string, string>;

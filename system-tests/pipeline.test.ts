@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { appliedCount, pendingCount, createTestEnv, startStack, type Stack, type TestEnv, castMany, results, waitFor } from '@livevote/harness';
+import { appliedCount, pendingCount, createTestEnv, startStack, type Stack, type TestEnv, castMany, results } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
@@ -20,7 +20,7 @@ it('counts every accepted vote exactly once although the consumer is SIGKILLed a
   for (let kill = 1; kill <= 4; kill++) {
     // Kill only while it is making progress, so each kill lands mid-stream.
     const seen = (await results(stack.url)).total;
-    await waitFor(async () => (await results(stack.url)).total > seen, { what: `progress before kill ${kill}` });
+    await expect.poll(async () => (await results(stack.url)).total, { message: `progress before kill ${kill}`, timeout: 15_000 }).toBeGreaterThan(seen);
     await consumer.kill();
     await consumer.start();
   }
@@ -28,13 +28,9 @@ it('counts every accepted vote exactly once although the consumer is SIGKILLed a
   const accepted = outcomes.filter((o) => o.status === 202).length;
   expect(accepted).toBe(6000);
 
-  const final = await waitFor(async () => {
-    const r = await results(stack.url);
-    return r.total >= accepted ? r : false;
-  }, { what: 'all accepted votes counted', timeoutMs: 30_000 });
-  expect(final.total).toBe(accepted);
+  await expect.poll(async () => (await results(stack.url)).total, { message: 'all accepted votes counted', timeout: 30_000 }).toBe(accepted);
   expect(consumer.exits.filter((c) => c === -1)).toHaveLength(4);
 
   expect(await appliedCount(env.databaseUrl)).toBe(accepted);
-  await waitFor(async () => (await pendingCount(env.redisUrl, env.redisPrefix)) === 0, { what: 'nothing pending' });
+  await expect.poll(() => pendingCount(env.redisUrl, env.redisPrefix), { message: 'nothing pending', timeout: 15_000 }).toBe(0);
 });

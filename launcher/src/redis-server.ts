@@ -19,16 +19,16 @@ export function redisServerAvailable(): boolean {
 
 /** A private redis-server child process (the local default and the fault tests). */
 export class RedisServer {
-  readonly o: RedisServerOptions;
+  readonly options: RedisServerOptions;
   private proc: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(options: RedisServerOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.o.port}`;
+    return `redis://127.0.0.1:${this.options.port}`;
   }
 
   get running(): boolean {
@@ -37,18 +37,18 @@ export class RedisServer {
 
   async start(): Promise<void> {
     if (this.proc) return;
-    mkdirSync(this.o.dir, { recursive: true });
-    const persist = this.o.persistence ?? true;
+    mkdirSync(this.options.dir, { recursive: true });
+    const persist = this.options.persistence ?? true;
     const args = [
-      '--port', String(this.o.port),
+      '--port', String(this.options.port),
       '--bind', '127.0.0.1',
-      '--dir', this.o.dir,
+      '--dir', this.options.dir,
       '--save', '',
       '--appendonly', persist ? 'yes' : 'no',
-      '--appendfsync', this.o.appendfsync ?? 'always',
+      '--appendfsync', this.options.appendfsync ?? 'always',
       '--daemonize', 'no',
       '--loglevel', 'warning',
-      ...(this.o.extraArgs ?? []),
+      ...(this.options.extraArgs ?? []),
     ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
@@ -60,9 +60,9 @@ export class RedisServer {
       if (this.proc === proc) this.proc = null;
     });
     const deadline = Date.now() + 10_000;
-    while (!(await canConnect(this.o.port))) {
+    while (!(await canConnect(this.options.port))) {
       if (!this.proc) throw new Error(`redis-server exited at start:\n${log}`);
-      if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${this.o.port}:\n${log}`);
+      if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${this.options.port}:\n${log}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }

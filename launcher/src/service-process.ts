@@ -14,7 +14,7 @@ export interface ServiceProcessOptions {
 
 /** One service (server or consumer) as a child process that can be stopped, killed and restarted. */
 export class ServiceProcess {
-  readonly o: ServiceProcessOptions;
+  readonly options: ServiceProcessOptions;
   private proc: ChildProcess | null = null;
   private exited: Promise<number | null> = Promise.resolve(null);
   private log = '';
@@ -22,7 +22,7 @@ export class ServiceProcess {
   readonly exits: (number | null)[] = [];
 
   constructor(options: ServiceProcessOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   get running(): boolean {
@@ -40,10 +40,10 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     if (this.proc) return;
-    const env = { ...process.env, ...this.o.env };
-    const proc = spawn(process.execPath, [this.o.entry], {
+    const env = { ...process.env, ...this.options.env };
+    const proc = spawn(process.execPath, [this.options.entry], {
       env,
-      stdio: this.o.inheritOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
+      stdio: this.options.inheritOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
     });
     const keep = (d: Buffer) => (this.log = (this.log + d.toString()).slice(-20_000));
     proc.stdout?.on('data', keep);
@@ -62,16 +62,16 @@ export class ServiceProcess {
 
   /** Polls the readiness URL until it answers 200, the process exits, or time runs out. */
   async waitReady(): Promise<void> {
-    const deadline = Date.now() + (this.o.readyTimeoutMs ?? 30_000);
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 30_000);
     for (;;) {
-      if (!this.proc) throw new Error(`${this.o.name} exited before it was ready:\n${this.log}`);
+      if (!this.proc) throw new Error(`${this.options.name} exited before it was ready:\n${this.log}`);
       try {
-        const res = await fetch(this.o.readyUrl, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(this.options.readyUrl, { signal: AbortSignal.timeout(1000) });
         if (res.status === 200) return;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`${this.o.name} not ready at ${this.o.readyUrl}:\n${this.log}`);
+      if (Date.now() > deadline) throw new Error(`${this.options.name} not ready at ${this.options.readyUrl}:\n${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

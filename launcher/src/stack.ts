@@ -38,21 +38,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(o: StackOptions): Promise<Stack> {
-  const port = o.port || (await freePort());
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const port = options.port || (await freePort());
   const common = {
-    REDIS_URL: o.redisUrl,
-    DATABASE_URL: o.databaseUrl,
-    REDIS_PREFIX: o.redisPrefix,
+    REDIS_URL: options.redisUrl,
+    DATABASE_URL: options.databaseUrl,
+    REDIS_PREFIX: options.redisPrefix,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    ...o.env,
+    ...options.env,
   };
   const server = new ServiceProcess({
     name: 'server',
     entry: SERVER_ENTRY,
-    env: { ...common, PORT: String(port), ...(o.clientDir ? { CLIENT_DIR: o.clientDir } : {}), ...o.serverEnv },
+    env: { ...common, PORT: String(port), ...(options.clientDir ? { CLIENT_DIR: options.clientDir } : {}), ...options.serverEnv },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
-    inheritOutput: o.inheritOutput ?? false,
+    inheritOutput: options.inheritOutput ?? false,
   });
   const consumers: ServiceProcess[] = [];
   const addConsumer = async () => {
@@ -60,16 +60,16 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const c = new ServiceProcess({
       name: `consumer-${consumers.length + 1}`,
       entry: CONSUMER_ENTRY,
-      env: { ...common, PORT: String(cport), CONSUMER_NAME: `c${consumers.length + 1}-${randomBytes(3).toString('hex')}`, ...o.consumerEnv },
+      env: { ...common, PORT: String(cport), CONSUMER_NAME: `c${consumers.length + 1}-${randomBytes(3).toString('hex')}`, ...options.consumerEnv },
       readyUrl: `http://127.0.0.1:${cport}/readyz`,
-      inheritOutput: o.inheritOutput ?? false,
+      inheritOutput: options.inheritOutput ?? false,
     });
     consumers.push(c);
     await c.start();
     return c;
   };
   await server.start();
-  for (let i = 0; i < (o.consumers ?? 1); i++) await addConsumer();
+  for (let i = 0; i < (options.consumers ?? 1); i++) await addConsumer();
   return {
     url: `http://127.0.0.1:${port}`,
     port,

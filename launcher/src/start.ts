@@ -43,9 +43,9 @@ async function main(): Promise<void> {
     const redis = new RedisServer({ dir: path.join(dataDir, 'redis'), port: await freePort(), appendfsync: 'always', extraArgs: ['--aclfile', aclFile] });
     await redis.start();
     cleanups.push(() => redis.stop());
-    const at = (user: string, pass: string) => `redis://${user}:${pass}@127.0.0.1:${redis.o.port}/0`;
+    const at = (user: string, pass: string) => `redis://${user}:${pass}@127.0.0.1:${redis.options.port}/0`;
     redisUrls = { server: at('server', creds.redisServer), consumer: at('consumer', creds.redisConsumer) };
-    log(`private redis-server on 127.0.0.1:${redis.o.port} (AOF, appendfsync always, data in .data/redis)`);
+    log(`private redis-server on 127.0.0.1:${redis.options.port} (AOF, appendfsync always, data in .data/redis)`);
   }
 
   let dbUrls: { migrate: string; server: string; consumer: string };

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { redisKeys } from '@livevote/contract';
-import { createTestEnv, startStack, type Stack, type TestEnv, castMany, results, waitFor } from '@livevote/harness';
+import { createTestEnv, startStack, type Stack, type TestEnv, castMany, results } from '@livevote/harness';
 import { figure } from './figures.ts';
 import { appliedCount, pendingCount, startMayCrash, tallyTotal, VotePourer } from './harness.ts';
 
@@ -25,7 +25,7 @@ it('consumer SIGKILL every few seconds across two consumers during 20,000 votes:
   while (pour.sent < 20_000) {
     // Kill each time another ~1,500 votes were counted: every few seconds, always mid-stream.
     const seen = await tallyTotal(env.databaseUrl);
-    await waitFor(async () => (await tallyTotal(env!.databaseUrl)) >= seen + 1500 || pour.sent >= 20_000, { what: 'progress', timeoutMs: 60_000 });
+    await vi.waitFor(async () => expect((await tallyTotal(env!.databaseUrl)) >= seen + 1500 || pour.sent >= 20_000, 'progress').toBe(true), { timeout: 60_000 });
     if (pour.sent >= 20_000) break;
     const victim = s.consumers[kills % 2]!;
     await victim.kill();
@@ -34,8 +34,8 @@ it('consumer SIGKILL every few seconds across two consumers during 20,000 votes:
   }
   await pour.finish();
   const accepted = pour.accepted.size;
-  await waitFor(async () => (await tallyTotal(env!.databaseUrl)) >= accepted, { what: 'all counted', timeoutMs: 60_000 });
-  await waitFor(async () => (await pendingCount(env!.redisUrl, env!.redisPrefix)) === 0, { what: 'nothing pending', timeoutMs: 30_000 });
+  await expect.poll(() => tallyTotal(env!.databaseUrl), { message: 'all counted', timeout: 60_000 }).toBeGreaterThanOrEqual(accepted);
+  await expect.poll(() => pendingCount(env!.redisUrl, env!.redisPrefix), { message: 'nothing pending', timeout: 30_000 }).toBe(0);
   const counted = await tallyTotal(env.databaseUrl);
   const applied = await appliedCount(env.databaseUrl);
   figure('consumer kills', { votes2xx: accepted, counted, applied, kills, pending: 0, seconds: (Date.now() - started) / 1000 });
@@ -64,14 +64,15 @@ it('crash between COMMIT and XACK forced 100 times: re-deliveries leave the tall
     await startMayCrash(consumer);
   }
   const countedAtLastCrash = await tallyTotal(env.databaseUrl);
-  consumer.o.env.FAULT_EXIT_AFTER_COMMIT = '0';
+  consumer.options.env.FAULT_EXIT_AFTER_COMMIT = '0';
   await consumer.start();
-  await waitFor(async () => (await tallyTotal(env!.databaseUrl)) >= n, { what: 'all counted', timeoutMs: 60_000 });
-  await waitFor(async () => (await pendingCount(env!.redisUrl, env!.redisPrefix)) === 0, { what: 'nothing pending' });
-  const r = await waitFor(async () => {
+  await expect.poll(() => tallyTotal(env!.databaseUrl), { message: 'all counted', timeout: 60_000 }).toBeGreaterThanOrEqual(n);
+  await expect.poll(() => pendingCount(env!.redisUrl, env!.redisPrefix), { message: 'nothing pending', timeout: 15_000 }).toBe(0);
+  const r = await vi.waitFor(async () => {
     const t = await results(stack!.url);
-    return t.total >= n ? t : false;
-  }, { what: 'results current' });
+    expect(t.total, 'results current').toBeGreaterThanOrEqual(n);
+    return t;
+  }, { timeout: 15_000, interval: 50 });
   const applied = await appliedCount(env.databaseUrl);
   figure('crash between COMMIT and XACK', { votes2xx: n, crashes, countedAtLastCrash, counted: r.total, applied });
   expect(countedAtLastCrash).toBeLessThan(n);
@@ -95,13 +96,14 @@ it('poison entries land in the dead-letter stream after MAX_DELIVERIES; the good
     if (!poison) good++;
     await redis.xadd(keys.votes, '*', 'vid', `${poison ? 'poison' : 'good'}-${i}-vote`, 'option', i % 2 ? 'cats' : 'dogs', 'ts', ts);
   }
-  const dead = await waitFor(async () => {
+  const dead = await vi.waitFor(async () => {
     const rows = await redis.xrange(keys.deadLetter, '-', '+');
-    return rows.length >= 10 ? rows : false;
-  }, { what: 'ten poison entries dead-lettered', timeoutMs: 60_000 });
+    expect(rows.length, 'ten poison entries dead-lettered').toBeGreaterThanOrEqual(10);
+    return rows;
+  }, { timeout: 60_000, interval: 50 });
   const fields = dead.map(([, f]) => Object.fromEntries(f.reduce<string[][]>((acc, v, i) => (i % 2 ? acc : [...acc, [v, f[i + 1]!]]), [])));
-  await waitFor(async () => (await tallyTotal(env!.databaseUrl)) === good, { what: 'good votes counted' });
-  await waitFor(async () => (await pendingCount(env!.redisUrl, env!.redisPrefix)) === 0, { what: 'nothing pending' });
+  await expect.poll(() => tallyTotal(env!.databaseUrl), { message: 'good votes counted', timeout: 15_000 }).toBe(good);
+  await expect.poll(() => pendingCount(env!.redisUrl, env!.redisPrefix), { message: 'nothing pending', timeout: 15_000 }).toBe(0);
   redis.disconnect();
   figure('poison entries', { poison: 10, deadLettered: dead.length, deliveries: fields.map((f) => Number(f.deliveries)), good, counted: await tallyTotal(env.databaseUrl) });
   expect(dead).toHaveLength(10);
@@ -122,20 +124,21 @@ it('trimming under a backlog never removes an unread entry', async () => {
   // Phase 1: votes flow and get trimmed. Phase 2: the consumer hangs while a backlog builds,
   // then resumes; it trims as it works through it.
   expect((await castMany(s.url, 3000, 32)).every((o) => o.status === 202)).toBe(true);
-  await waitFor(async () => (await tallyTotal(env!.databaseUrl)) === 3000, { what: 'first 3000 counted' });
+  await expect.poll(() => tallyTotal(env!.databaseUrl), { message: 'first 3000 counted', timeout: 15_000 }).toBe(3000);
   consumer.pause();
   expect((await castMany(s.url, 5000, 32)).every((o) => o.status === 202)).toBe(true);
   const backlog = await redis.xlen(keys.votes);
   consumer.resume();
   let minLen = backlog;
-  await waitFor(async () => {
+  await vi.waitFor(async () => {
     minLen = Math.min(minLen, await redis.xlen(keys.votes));
-    return (await tallyTotal(env!.databaseUrl)) >= 8000;
-  }, { what: 'backlog counted', timeoutMs: 60_000, intervalMs: 20 });
-  const finalLen = await waitFor(async () => {
+    expect(await tallyTotal(env!.databaseUrl), 'backlog counted').toBeGreaterThanOrEqual(8000);
+  }, { timeout: 60_000, interval: 20 });
+  const finalLen = await vi.waitFor(async () => {
     const len = await redis.xlen(keys.votes);
-    return len < 200 ? len : false;
-  }, { what: 'stream trimmed after the backlog' });
+    expect(len, 'stream trimmed after the backlog').toBeLessThan(200);
+    return len;
+  }, { timeout: 15_000, interval: 50 });
   redis.disconnect();
   const counted = await tallyTotal(env.databaseUrl);
   figure('trim under backlog', { votes2xx: 8000, counted, backlogLength: backlog, finalLength: finalLen });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { migrate } from '@livevote/consumer/migrate';
-import { startEmbeddedPostgres, freePort, startStack, TEST_REDIS_URL, waitFor } from '@livevote/harness';
+import { startEmbeddedPostgres, freePort, startStack, TEST_REDIS_URL } from '@livevote/harness';
 import { figure } from './figures.ts';
 import { pendingCount, tallyTotal, VotePourer } from './harness.ts';
 
@@ -29,18 +29,20 @@ it('PostgreSQL stopped immediately and restarted under load: votes keep being ac
 
   const pour = new VotePourer(stack.url, 16);
   pour.start();
-  await waitFor(async () => (await tallyTotal(db.url('livevote'))) >= 500, { what: 'votes counted before the stop' });
+  await expect.poll(() => tallyTotal(db.url('livevote')), { message: 'votes counted before the stop', timeout: 15_000 }).toBeGreaterThanOrEqual(500);
   await db.crash();
   const acceptedAtStop = pour.accepted.size;
-  await waitFor(() => pour.accepted.size >= acceptedAtStop + 1000, { what: '1,000 votes accepted while PostgreSQL is down', timeoutMs: 60_000 });
+  await expect.poll(() => pour.accepted.size, { message: '1,000 votes accepted while PostgreSQL is down', timeout: 60_000 }).toBeGreaterThanOrEqual(acceptedAtStop + 1000);
   const readyWhileDown = (await fetch(`${stack.url}/readyz`)).status;
   await db.start();
   await pour.finish();
   const accepted = pour.accepted.size;
-  await waitFor(async () => (await tallyTotal(db.url('livevote'))) >= accepted, { what: 'all counted after recovery', timeoutMs: 60_000 }).catch((err: Error) => {
-    throw new Error(`${err.message}\nconsumer output:\n${stack.consumers[0]!.output().slice(-3000)}`);
-  });
-  await waitFor(async () => (await pendingCount(TEST_REDIS_URL, prefix)) === 0, { what: 'nothing pending' });
+  try {
+    await expect.poll(() => tallyTotal(db.url('livevote')), { message: 'all counted after recovery', timeout: 60_000 }).toBeGreaterThanOrEqual(accepted);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nconsumer output:\n${stack.consumers[0]!.output().slice(-3000)}`);
+  }
+  await expect.poll(() => pendingCount(TEST_REDIS_URL, prefix), { message: 'nothing pending', timeout: 15_000 }).toBe(0);
   const counted = await tallyTotal(db.url('livevote'));
   const statuses = Object.fromEntries(pour.statuses);
   figure('PostgreSQL immediate stop and restart', { votes2xx: accepted, acceptedWhileDown: accepted - acceptedAtStop, counted, consumerExits: stack.consumers[0]!.exits.length, readyWhileDown, statuses });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { redisKeys } from '@livevote/contract';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, castMany, waitFor } from '@livevote/harness';
+import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, castMany } from '@livevote/harness';
 import { figure } from './figures.ts';
 import { pendingCount, tallyTotal, VotePourer } from './harness.ts';
 
@@ -37,16 +37,16 @@ it('Redis SIGKILLed and restarted five times under load with appendfsync always:
   pour.start();
   for (let i = 0; i < 5; i++) {
     const accepted = pour.accepted.size;
-    await waitFor(() => pour.accepted.size >= accepted + 300, { what: `votes flowing before kill ${i + 1}`, timeoutMs: 30_000 });
+    await expect.poll(() => pour.accepted.size, { message: `votes flowing before kill ${i + 1}`, timeout: 30_000 }).toBeGreaterThanOrEqual(accepted + 300);
     const refused = pour.statuses.get(503) ?? 0;
     await redis.kill();
-    await waitFor(() => (pour.statuses.get(503) ?? 0) > refused, { what: '503 while Redis is down' });
+    await expect.poll(() => (pour.statuses.get(503) ?? 0), { message: '503 while Redis is down', timeout: 15_000 }).toBeGreaterThan(refused);
     await redis.start();
   }
   await pour.finish();
   const accepted = pour.accepted.size;
-  await waitFor(async () => (await tallyTotal(env.databaseUrl)) >= accepted, { what: 'every accepted vote counted', timeoutMs: 60_000 });
-  await waitFor(async () => (await pendingCount(env.redisUrl, env.redisPrefix)) === 0, { what: 'nothing pending', timeoutMs: 30_000 });
+  await expect.poll(() => tallyTotal(env.databaseUrl), { message: 'every accepted vote counted', timeout: 60_000 }).toBeGreaterThanOrEqual(accepted);
+  await expect.poll(() => pendingCount(env.redisUrl, env.redisPrefix), { message: 'nothing pending', timeout: 30_000 }).toBe(0);
   const counted = await tallyTotal(env.databaseUrl);
   const statuses = Object.fromEntries(pour.statuses);
   figure('Redis SIGKILL ×5, appendfsync always', { keys2xx: accepted, counted, statuses });
@@ -59,7 +59,7 @@ it('Redis restarted without persistence: the consumer recreates its group and go
   const { env, stack } = await stackOn(redis, 'fault_redis_volatile');
   const consumer = stack.consumers[0]!;
   expect((await castMany(stack.url, 500, 16)).every((o) => o.status === 202)).toBe(true);
-  await waitFor(async () => (await tallyTotal(env.databaseUrl)) === 500, { what: 'first 500 counted' });
+  await expect.poll(() => tallyTotal(env.databaseUrl), { message: 'first 500 counted', timeout: 15_000 }).toBe(500);
   // A consumer that hangs lets a lag build up, which the crash then takes with it.
   consumer.pause();
   expect((await castMany(stack.url, 700, 16)).every((o) => o.status === 202)).toBe(true);
@@ -72,10 +72,10 @@ it('Redis restarted without persistence: the consumer recreates its group and go
   await redis.kill();
   await redis.start();
   consumer.resume();
-  await waitFor(async () => (await castMany(stack.url, 1, 1))[0]!.status === 202, { what: 'votes accepted again', timeoutMs: 20_000 });
+  await expect.poll(async () => (await castMany(stack.url, 1, 1))[0]!.status, { message: 'votes accepted again', timeout: 20_000 }).toBe(202);
   expect((await castMany(stack.url, 299, 16)).every((o) => o.status === 202)).toBe(true);
-  await waitFor(async () => (await tallyTotal(env.databaseUrl)) >= 500 + 300, { what: 'votes after the restart counted', timeoutMs: 30_000 });
-  await waitFor(async () => (await pendingCount(env.redisUrl, env.redisPrefix)) === 0, { what: 'nothing pending' });
+  await expect.poll(() => tallyTotal(env.databaseUrl), { message: 'votes after the restart counted', timeout: 30_000 }).toBeGreaterThanOrEqual(500 + 300);
+  await expect.poll(() => pendingCount(env.redisUrl, env.redisPrefix), { message: 'nothing pending', timeout: 15_000 }).toBe(0);
   const counted = await tallyTotal(env.databaseUrl);
   const accepted = 500 + 700 + 300;
   figure('Redis restart without persistence', { votes2xx: accepted, counted, lost: accepted - counted, lagAtKill });

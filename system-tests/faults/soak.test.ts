@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestEnv, startStack, type Stack, type TestEnv, TallyWatcher, castVote, results, type CastOutcome, waitFor } from '@livevote/harness';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { createTestEnv, startStack, type Stack, type TestEnv, TallyWatcher, castVote, results, type CastOutcome } from '@livevote/harness';
 import { figure } from './figures.ts';
 import { pendingCount, tallyTotal } from './harness.ts';
 
@@ -26,7 +26,7 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/pr
 
 it(`soak: ${rate} votes/s for ${seconds} s with ${watcherCount} SSE watchers`, async () => {
   for (let i = 0; i < watcherCount; i++) screens.push(new TallyWatcher(stack.url));
-  await waitFor(() => screens.every((s) => s.latest), { what: 'watchers connected' });
+  await expect.poll(() => screens.filter((s) => s.latest).length, { message: 'watchers connected', timeout: 15_000 }).toBe(screens.length);
   const serverPid = stack.server.pid!;
   const consumerPid = stack.consumers[0]!.pid!;
   const samples: { t: number; server: number; consumer: number }[] = [];
@@ -54,15 +54,16 @@ it(`soak: ${rate} votes/s for ${seconds} s with ${watcherCount} SSE watchers`, a
   for (let i = 0; i < done.length; i++) {
     if (done[i]!.status === 202) continue;
     retried++;
-    await waitFor(async () => (await castVote(stack.url, i % 2 ? 'cats' : 'dogs', `soak-${i}-${process.pid}`)).status === 202, { what: `vote ${i} accepted on retry` });
+    await expect.poll(async () => (await castVote(stack.url, i % 2 ? 'cats' : 'dogs', `soak-${i}-${process.pid}`)).status, { message: `vote ${i} accepted on retry`, timeout: 15_000 }).toBe(202);
   }
-  await waitFor(async () => (await tallyTotal(env.databaseUrl)) >= done.length, { what: 'all counted', timeoutMs: 60_000 });
-  await waitFor(async () => (await pendingCount(env.redisUrl, env.redisPrefix)) === 0, { what: 'lag back to 0' });
-  const final = await waitFor(async () => {
+  await expect.poll(() => tallyTotal(env.databaseUrl), { message: 'all counted', timeout: 60_000 }).toBeGreaterThanOrEqual(done.length);
+  await expect.poll(() => pendingCount(env.redisUrl, env.redisPrefix), { message: 'lag back to 0', timeout: 15_000 }).toBe(0);
+  const final = await vi.waitFor(async () => {
     const r = await results(stack.url);
-    return r.total >= done.length ? r : false;
-  }, { what: 'results current' });
-  await waitFor(() => screens.every((s) => s.latest?.seq === final.seq), { what: 'every watcher at the final tally' });
+    expect(r.total, 'results current').toBeGreaterThanOrEqual(done.length);
+    return r;
+  }, { timeout: 15_000, interval: 50 });
+  await expect.poll(() => screens.map((s) => s.latest?.seq), { message: 'every watcher at the final tally', timeout: 15_000 }).toEqual(screens.map(() => final.seq));
   // Memory: compare the steady state (after the first fifth) with the end.
   const steady = samples.filter((s) => s.t >= seconds / 5);
   const first = steady[0]!;
