@@ -268,3 +268,40 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
 {{- define "livevote.runbookUrl" -}}
 {{- printf "%s#%s" .ctx.Values.monitoring.prometheusRule.runbookBase (lower .alert) -}}
 {{- end -}}
+
+{{/* Redis ACL: the users of files/redis-acl.json (the one source, shared with the launcher's local
+     stack), checked: a field this chart does not render (e.g. a key selector not yet supported) fails
+     the render instead of being dropped. Returns the users as JSON: {"users": [...]}. */}}
+{{- define "livevote.redisAclUsers" -}}
+{{- $acl := .Files.Get "files/redis-acl.json" | fromJson -}}
+{{- if or (hasKey $acl "Error") (not (kindIs "slice" $acl.users)) -}}
+{{- fail (printf "chart/files/redis-acl.json: not a JSON object with a \"users\" list (%v)" (get $acl "Error")) -}}
+{{- end -}}
+{{- range $u := $acl.users -}}
+{{- with without (keys $u) "name" "enabled" "commands" "keys" "channels" -}}
+{{- fail (printf "chart/files/redis-acl.json: user %v: unknown field(s) %v" $u.name (sortAlpha .)) -}}
+{{- end -}}
+{{- range $k := $u.keys | default list -}}
+{{- with without (keys $k) "pattern" -}}
+{{- fail (printf "chart/files/redis-acl.json: user %v: key %v: unknown field(s) %v" $u.name $k.pattern (sortAlpha .)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- dict "users" $acl.users | toJson -}}
+{{- end -}}
+
+{{/* The rules of one Redis ACL user after its name, state and password:
+     (dict "user" <a user of files/redis-acl.json> "prefix" .Values.redisPrefix) */}}
+{{- define "livevote.redisAclRules" -}}
+{{- $p := .prefix -}}
+{{- $out := list "resetkeys" "resetchannels" "-@all" -}}
+{{- range .user.commands | default list }}{{ $out = append $out (printf "+%s" .) }}{{ end -}}
+{{- range .user.keys | default list }}{{ $out = append $out (printf "~%s" (replace "{prefix}" $p .pattern)) }}{{ end -}}
+{{- range .user.channels | default list }}{{ $out = append $out (printf "&%s" (replace "{prefix}" $p .)) }}{{ end -}}
+{{- join " " $out -}}
+{{- end -}}
+
+{{/* Whether a user of files/redis-acl.json may log in ("enabled" defaults to true): "true" or "". */}}
+{{- define "livevote.redisAclEnabled" -}}
+{{- if or (not (hasKey . "enabled")) .enabled }}true{{ end -}}
+{{- end -}}

@@ -5,15 +5,15 @@
  * its code does and nothing else.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, freePort } from '@livevote/harness';
 import { redisAclLines } from '@livevote/launcher';
-import { type K8s, render, repoRoot, run } from './lib.ts';
+import { type K8s, RELEASE, RELEASE_NS, chartDir, parseManifests, render, repoRoot, run, tool } from './lib.ts';
 
 const docs = render([]);
 const tmp = mkdtempSync(join(tmpdir(), 'livevote-datastores-'));
@@ -38,6 +38,39 @@ function grants(rule: string) {
     channels: new Set(t.filter((x) => x.startsWith('&'))),
   };
 }
+
+interface AclKey { pattern: string }
+interface AclUser { name: string; enabled?: boolean; commands?: string[]; keys?: AclKey[]; channels?: string[] }
+/** The one source of the Redis ACL users, read by the chart and by the launcher. */
+const aclSource = join(chartDir, 'files', 'redis-acl.json');
+
+/** What the file says a user's rules are, written out independently of both renderers. */
+const expectedRules = (u: AclUser, prefix: string) => [
+  ...(u.commands ?? []).map((c) => `+${c}`),
+  ...(u.keys ?? []).map((k) => `~${k.pattern.replaceAll('{prefix}', prefix)}`),
+  ...(u.channels ?? []).map((c) => `&${c.replaceAll('{prefix}', prefix)}`),
+].join(' ');
+
+/** The rendered write-acl.sh as user -> rules (after the password, or after "off resetpass"). */
+function chartAclRules(script: string) {
+  const out = new Map<string, { on: boolean; rules: string }>();
+  for (const m of script.matchAll(/^\s*echo "user (\S+) (?:on #\$\(hash "\$\w+"\)|(off) resetpass) (.*)"$/gm)) out.set(m[1]!, { on: !m[2], rules: m[3]! });
+  return out;
+}
+
+/** The launcher's ACL lines as user -> rules. */
+function localAclRules(lines: string[]) {
+  const out = new Map<string, { on: boolean; rules: string }>();
+  for (const l of lines) {
+    const m = /^user (\S+) (?:on >\S+|(off) resetpass) (.*)$/.exec(l);
+    if (!m) throw new Error(`unexpected ACL line: ${l}`);
+    out.set(m[1]!, { on: !m[2], rules: m[3]! });
+  }
+  return out;
+}
+
+/** Renders a copy of the chart (same release and namespace as lib.ts's render). */
+const renderCopy = (dir: string) => run(tool('helm'), ['template', RELEASE, dir, '--namespace', RELEASE_NS]);
 
 describe('bundled Redis: ACL users and persistence', () => {
   const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
@@ -92,18 +125,56 @@ describe('bundled Redis: ACL users and persistence', () => {
     expect(await admin.ping()).toBe('PONG');
   });
 
-  it('grants each service at least what the local stack (scripts/least-privilege.ts) grants it, on the same keys and channels', () => {
-    const rules = readFileSync(join(repoRoot, 'chart', 'templates', 'redis.yaml'), 'utf8');
-    const local = redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' });
-    const rendered = configMap('redis').data['write-acl.sh'] as string;
-    for (const user of ['server', 'consumer']) {
-      const chartRule = grants(rendered.split('\n').find((l) => l.includes(`user ${user} on`))!);
-      const localRule = grants(local.find((l) => l.startsWith(`user ${user} `))!);
-      for (const c of localRule.commands) expect(chartRule.commands.has(c), `${user} may ${c} locally but not in the chart`).toBe(true);
-      expect([...chartRule.keys].sort(), user).toEqual([...localRule.keys].sort());
-      expect([...chartRule.channels].sort(), user).toEqual([...localRule.channels].sort());
+  it('renders the chart\'s ACL users and the local stack\'s from the one file, chart/files/redis-acl.json', () => {
+    const file = JSON.parse(readFileSync(aclSource, 'utf8')) as { users: AclUser[] };
+    const chart = chartAclRules(configMap('redis').data['write-acl.sh'] as string);
+    const local = localAclRules(redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' }));
+    expect([...chart.keys()], 'the chart has exactly the file\'s users, in its order').toEqual(file.users.map((u) => u.name));
+    expect([...local.keys()], 'the local stack has exactly the file\'s users, in its order').toEqual(file.users.map((u) => u.name));
+    for (const u of file.users) {
+      const want = grants(expectedRules(u, 'lv:'));
+      expect(chart.get(u.name)!.rules, `chart: ${u.name} starts from nothing`).toMatch(/^resetkeys resetchannels -@all( |$)/);
+      expect(grants(chart.get(u.name)!.rules), `chart: ${u.name}`).toEqual(want);
+      expect(grants(local.get(u.name)!.rules), `local stack: ${u.name}`).toEqual(want);
+      // Same text on both sides, so one reading of the file decides both.
+      expect(chart.get(u.name)!.rules, u.name).toBe(local.get(u.name)!.rules);
+      expect(chart.get(u.name)!.on, `chart: ${u.name} on/off`).toBe(u.enabled !== false);
     }
-    expect(rules).toContain('user default off');
+    expect(chart.get('default')!.on).toBe(false);
+    expect(local.get('default')!.on).toBe(false);
+    // The readiness-probe user has no password locally (nothing probes there): switched off.
+    expect(local.get('probe')!.on).toBe(false);
+    for (const u of ['server', 'consumer', 'admin']) expect(local.get(u)!.on, u).toBe(true);
+    // The init container gets a password for each user that logs in, and no other.
+    const sts = docs.find((d) => d.kind === 'StatefulSet' && d.metadata.name === 'lv-livevote-redis');
+    const envNames = (sts.spec.template.spec.initContainers[0].env as { name: string }[]).map((x) => x.name);
+    expect(envNames).toEqual(file.users.filter((u) => u.enabled !== false).map((u) => `REDIS_${u.name.toUpperCase()}_PASSWORD`));
+  });
+
+  it('follows an edit of that file on both sides, and both refuse a field they cannot render yet', () => {
+    const copy = join(tmp, 'chart-copy');
+    cpSync(chartDir, copy, { recursive: true, filter: (f) => relative(chartDir, f).split(sep)[0] !== 'test' });
+    const edited = JSON.parse(readFileSync(aclSource, 'utf8')) as { users: AclUser[] };
+    const server = edited.users.find((u) => u.name === 'server')!;
+    server.commands!.push('xinfo|help');
+    server.keys!.push({ pattern: '{prefix}edited:*' });
+    const editedFile = join(copy, 'files', 'redis-acl.json');
+    writeFileSync(editedFile, JSON.stringify(edited));
+    const rendered = parseManifests(renderCopy(copy).stdout).find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'lv-livevote-redis');
+    const chartServer = grants(chartAclRules(rendered.data['write-acl.sh']).get('server')!.rules);
+    const localServer = grants(localAclRules(redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' }, editedFile)).get('server')!.rules);
+    for (const g of [chartServer, localServer]) {
+      expect(g.commands.has('xinfo|help')).toBe(true);
+      expect(g.keys.has('~lv:edited:*')).toBe(true);
+    }
+
+    // A Redis 7 key selector is not rendered yet: neither side may silently drop it.
+    server.keys!.push({ pattern: '{prefix}votes', access: 'R' } as AclKey);
+    writeFileSync(editedFile, JSON.stringify(edited));
+    const r = renderCopy(copy);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/redis-acl\.json: user server: key .*unknown field\(s\) \[access\]/);
+    expect(() => redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' }, editedFile)).toThrow(/user server: key .*unknown field\(s\) access/);
   });
 
   it('refuses anyone without a user, and the default user', () => {
