@@ -15,6 +15,8 @@ export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_.:-]{8,128}$/;
 export const SSE_EVENT_TALLY = 'tally';
 
 export const ROUTES = {
+  /** The prefix every API route shares; the server answers an unknown one with a JSON 404. */
+  api: '/api',
   vote: '/api/vote',
   voteStatus: '/api/vote/:id',
   results: '/api/results',

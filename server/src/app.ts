@@ -12,6 +12,8 @@ import type { TallyReader } from './tally-reader.ts';
 import type { VoteIntake } from './vote-intake.ts';
 import { voteRoutes } from './vote-routes.ts';
 import { sendError } from './http-errors.ts';
+import { clientAddress, type TrustProxy } from './client-address.ts';
+import { RATE_LIMITED_MESSAGE, type RateLimits } from './rate-limits.ts';
 
 export interface AppDeps {
   intake: VoteIntake;
@@ -19,78 +21,83 @@ export interface AppDeps {
   hub: SseHub;
   metrics: ServerMetrics;
   logger: Logger;
-  trustProxy: number | string[];
+  /** `TRUST_PROXY` compiled once: Express's `req.ip` and the stream route both use it. */
+  trustProxy: TrustProxy;
   allowedOrigins: readonly string[];
-  rateLimits: { votes: RequestHandler; streams: RequestHandler };
+  rateLimits: RateLimits;
   /** Redis and PostgreSQL reachable and not shutting down. */
   ready: () => Promise<boolean>;
   /** A SvelteKit adapter-node `handler` to serve everything that is not the API. */
   clientHandler?: RequestHandler | undefined;
 }
 
+const codeClass = (status: number) => ['1xx', '2xx', '3xx', '4xx', '5xx'][Math.floor(status / 100) - 1] ?? 'other';
+
+// A fixed set of route labels, never the raw path: a vote id in a label would grow without bound.
+const routeLabels = new Map<string, string>([
+  [ROUTES.vote, 'vote'],
+  [ROUTES.results, 'results'],
+  [ROUTES.stream, 'stream'],
+]);
+const voteStatusPrefix = ROUTES.voteStatus.slice(0, ROUTES.voteStatus.indexOf(':'));
+const routeLabel = (path: string) => routeLabels.get(path) ?? (path.startsWith(voteStatusPrefix) ? 'vote_status' : 'other');
+
 /** Builds the Express app; `main.ts` listens and shuts down. */
-export function buildApp(d: AppDeps): Express {
+export function buildApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', d.trustProxy);
+  app.set('trust proxy', deps.trustProxy);
 
   app.get(ROUTES.healthz, (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get(ROUTES.readyz, async (_req, res) => {
-    const ok = await d.ready().catch(() => false);
+    const ok = await deps.ready().catch(() => false);
     res.status(ok ? 200 : 503).json({ ready: ok });
   });
   app.get(ROUTES.metrics, async (_req, res) => {
-    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  const api = express.Router();
-  const codeClass = ['1xx', '2xx', '3xx', '4xx', '5xx'];
-  // A fixed set of route labels, never the raw path: a vote id in a label would grow without bound.
-  const routeOf = (p: string) =>
-    p === '/vote' ? 'vote' : p.startsWith('/vote/') ? 'vote_status' : p === '/results' ? 'results' : p === '/stream' ? 'stream' : 'other';
-  api.use((req, res, next) => {
+  const tagRequest: RequestHandler = (req, res, next) => {
     // A request ID for the logs: the proxy's, when it sent a sane one, else our own.
     const given = req.get('x-request-id');
     const id = given && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     res.locals.requestId = id;
     res.set('x-request-id', id);
-    const route = routeOf(req.path);
-    res.once('finish', () => d.metrics.httpResponses.inc({ route, code: codeClass[Math.floor(res.statusCode / 100) - 1] ?? 'other' }));
+    const route = routeLabel(req.baseUrl + req.path);
+    res.once('finish', () => deps.metrics.httpResponses.inc({ route, code: codeClass(res.statusCode) }));
     next();
-  });
+  };
   // An API answers JSON only: nothing may be framed, sniffed or run as a page.
-  api.use(
-    helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-      crossOriginResourcePolicy: { policy: 'same-origin' },
-    }),
-  );
-  api.post('/vote', d.rateLimits.votes);
-  api.use(voteRoutes({ intake: d.intake, tallies: d.tallies, metrics: d.metrics, allowedOrigins: d.allowedOrigins }));
-  api.use((_req, res) => sendError(res, 404, 'no such API route'));
-  app.use('/api', api);
+  const apiHeaders = helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+  app.use(ROUTES.api, tagRequest, apiHeaders);
+  app.post(ROUTES.vote, deps.rateLimits.votes);
+  app.use(voteRoutes({ intake: deps.intake, tallies: deps.tallies, metrics: deps.metrics, allowedOrigins: deps.allowedOrigins }));
+  app.use(ROUTES.api, (_req, res) => sendError(res, 404, 'no such API route'));
 
-  if (d.clientHandler) app.use(d.clientHandler);
+  if (deps.clientHandler) app.use(deps.clientHandler);
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.too.large') {
-      d.metrics.votesRejected.inc({ reason: 'too_large' });
+      deps.metrics.votesRejected.inc({ reason: 'too_large' });
       return sendError(res, 413, 'body too large (1 KB at most)');
     }
     if (e.type === 'entity.parse.failed') {
-      d.metrics.votesRejected.inc({ reason: 'malformed_json' });
+      deps.metrics.votesRejected.inc({ reason: 'malformed_json' });
       return sendError(res, 400, 'body is not valid JSON');
     }
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      d.metrics.votesRejected.inc({ reason: 'unsupported_media_type' });
+      deps.metrics.votesRejected.inc({ reason: 'unsupported_media_type' });
       return sendError(res, 415, 'unsupported body encoding');
     }
     if (e.status && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'bad request');
-    d.logger.error({ err: e.message, requestId: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
+    deps.logger.error({ err: e.message, requestId: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
     if (!res.headersSent) sendError(res, 500, 'internal error');
   };
   app.use(onError);
@@ -101,24 +108,28 @@ export function buildApp(d: AppDeps): Express {
  * `GET /api/stream` on plain node:http, ahead of Express: a stream lives for hours, and
  * everything Express and its middleware hang on a request (router state, helmet's headers,
  * locals) would live with it — about 9 KB per watcher in the benchmark (docs/performance.md).
- * It gets the same client address (Express's compiled `trust proxy`), rate limiter and metrics.
+ * It sees the same client address as Express (the same compiled trust function, through
+ * proxy-addr), counts against the same Redis rate limit and feeds the same metrics.
  */
-export function withStreamRoute(app: Express, d: Pick<AppDeps, 'hub' | 'metrics' | 'rateLimits' | 'logger'>): http.RequestListener {
-  return (rawReq, rawRes) => {
-    const path = (rawReq.url ?? '').split('?')[0];
-    if (path !== '/api/stream' || rawReq.method !== 'GET') return void app(rawReq, rawRes);
-    // Give the request and response Express's prototypes, as Express itself does before routing:
-    // req.ip then honours `trust proxy`, and the rate limiter finds the methods it uses.
-    const req = Object.setPrototypeOf(rawReq, app.request) as express.Request;
-    const res = Object.setPrototypeOf(rawRes, app.response) as express.Response;
-    Object.assign(req, { app, res });
-    Object.assign(res, { app, req });
-    res.once('finish', () => d.metrics.httpResponses.inc({ route: 'stream', code: `${Math.floor(res.statusCode / 100)}xx` }));
+export function withStreamRoute(
+  app: Express,
+  deps: Pick<AppDeps, 'hub' | 'metrics' | 'rateLimits' | 'logger' | 'trustProxy'>,
+): http.RequestListener {
+  return (req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== ROUTES.stream) return void app(req, res);
+    res.once('finish', () => deps.metrics.httpResponses.inc({ route: 'stream', code: codeClass(res.statusCode) }));
     res.setHeader('x-content-type-options', 'nosniff');
-    void d.rateLimits.streams(req, res, (err?: unknown) => {
-      if (err) d.logger.warn({ err: (err as Error).message }, 'stream rate limiter failed; stream allowed');
-      void d.hub.connect(req, res, req.ip ?? 'unknown');
-    });
+    const ip = clientAddress(req, deps.trustProxy);
+    void deps.rateLimits.streams(ip).then(
+      (admission) => {
+        if (admission.allowed) return deps.hub.connect(req, res, ip);
+        sendError(res, 429, RATE_LIMITED_MESSAGE, { retryAfterSeconds: admission.retryAfterSeconds });
+      },
+      (err: unknown) => {
+        deps.logger.warn({ err: (err as Error).message }, 'stream rate limiter failed; stream allowed');
+        return deps.hub.connect(req, res, ip);
+      },
+    );
   };
 }
 

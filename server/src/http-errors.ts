@@ -1,10 +1,21 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 
-export function sendError(res: Response, status: number, message: string, extra: Record<string, unknown> = {}): void {
-  res.status(status).json({ error: message, ...extra });
+export interface ErrorDetails {
+  /** Seconds the client should wait before retrying: sent as `Retry-After`. */
+  retryAfterSeconds?: number;
+  /** Fields the body carries besides `error`. */
+  fields?: Record<string, unknown>;
 }
 
-export function unavailable(res: Response, retryAfterSeconds: number): void {
-  res.set('retry-after', String(retryAfterSeconds));
-  sendError(res, 503, 'temporarily unavailable, retry shortly');
+/**
+ * The one writer of JSON error answers: `{"error": message, ...fields}`, for the Express routes
+ * and for the stream route on plain node:http alike (an Express response is a node:http one).
+ */
+export function sendError(res: ServerResponse, status: number, message: string, details: ErrorDetails = {}): void {
+  const body = JSON.stringify({ error: message, ...details.fields });
+  res.statusCode = status;
+  if (details.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(details.retryAfterSeconds));
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.end(body);
 }

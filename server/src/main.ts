@@ -6,6 +6,7 @@ import { redisKeys } from '@livevote/contract';
 import { ConfigError, createLogger, createPool, createRedis, waitReady } from '@livevote/service-kit';
 import http from 'node:http';
 import { buildApp, loadClientHandler, withStreamRoute } from './app.ts';
+import { compileTrustProxy } from './client-address.ts';
 import { loadConfig } from './config.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createRateLimits } from './rate-limits.ts';
@@ -59,6 +60,7 @@ const subscriber = new TallySubscriber({
 });
 
 let shuttingDown = false;
+const trustProxy = compileTrustProxy(config.TRUST_PROXY);
 const rateLimits = createRateLimits({
   enabled: config.RATE_LIMIT === 'on',
   redis,
@@ -73,7 +75,7 @@ const app = buildApp({
   hub,
   metrics,
   logger,
-  trustProxy: config.TRUST_PROXY,
+  trustProxy,
   allowedOrigins: config.ALLOWED_ORIGINS,
   rateLimits,
   ready: async () => {
@@ -86,7 +88,7 @@ const app = buildApp({
 
 void subscriber.start().catch((err) => logger.warn({ err: (err as Error).message }, 'tally subscription not started yet'));
 
-const server = http.createServer(withStreamRoute(app, { hub, metrics, rateLimits, logger }));
+const server = http.createServer(withStreamRoute(app, { hub, metrics, rateLimits, logger, trustProxy }));
 server.listen(config.PORT, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;

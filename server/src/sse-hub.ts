@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SSE_EVENT_TALLY, type Results } from '@livevote/contract';
 import type { Logger } from 'pino';
 import { SseClient } from './sse-client.ts';
+import { sendError } from './http-errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 export interface SseHubOptions {
@@ -40,7 +41,7 @@ interface Frame {
  * never with the vote rate.
  */
 export class SseHub {
-  private readonly o: SseHubOptions;
+  private readonly options: SseHubOptions;
   private readonly clients = new Set<SseClient>();
   private readonly blocked = new Set<SseClient>();
   private readonly perIp = new Map<string, number>();
@@ -53,7 +54,7 @@ export class SseHub {
   private closing = false;
 
   constructor(options: SseHubOptions) {
-    this.o = options;
+    this.options = options;
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, options.drainTimeoutMs));
     this.heartbeat.unref();
@@ -80,7 +81,7 @@ export class SseHub {
     this.latest = { seq: t.seq, text: `id: ${t.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n` };
     if (t.oldestTs !== undefined) this.pendingOldestTs = Math.min(this.pendingOldestTs ?? t.oldestTs, t.oldestTs);
     if (this.timer) return;
-    const tick = Math.max(this.o.tickMs, (this.clients.size / this.o.maxFramesPerSec) * 1000);
+    const tick = Math.max(this.options.tickMs, (this.clients.size / this.options.maxFramesPerSec) * 1000);
     const wait = this.lastFlush + tick - Date.now();
     if (wait <= 0) this.flush();
     else this.timer = setTimeout(() => this.flush(), wait);
@@ -88,14 +89,13 @@ export class SseHub {
 
   /** Answers `GET /api/stream`. Refusals carry Retry-After; Last-Event-ID just gets the current state. */
   async connect(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    const refuse = (status: number, reason: string, message: string, retryAfter: number) => {
-      this.o.metrics.sseRejected.inc({ reason });
-      res.writeHead(status, { 'content-type': 'application/json', 'retry-after': String(retryAfter) });
-      res.end(JSON.stringify({ error: message }));
+    const refuse = (status: number, reason: string, message: string, retryAfterSeconds: number) => {
+      this.options.metrics.sseRejected.inc({ reason });
+      sendError(res, status, message, { retryAfterSeconds });
     };
     if (this.closing) return refuse(503, 'shutting_down', 'shutting down', 1);
-    if (this.clients.size >= this.o.maxClients) return refuse(503, 'server_full', 'too many connections on this server', 5);
-    if ((this.perIp.get(ip) ?? 0) >= this.o.maxPerIp) return refuse(429, 'address_full', 'too many connections from this address', 10);
+    if (this.clients.size >= this.options.maxClients) return refuse(503, 'server_full', 'too many connections on this server', 5);
+    if ((this.perIp.get(ip) ?? 0) >= this.options.maxPerIp) return refuse(429, 'address_full', 'too many connections from this address', 10);
 
     const client = new SseClient(res, ip);
     this.add(client);
@@ -110,18 +110,18 @@ export class SseHub {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    client.write(`retry: ${this.o.retryMs}\n\n`);
+    client.write(`retry: ${this.options.retryMs}\n\n`);
     if (!this.latest) {
       try {
-        this.update(await this.o.snapshot());
+        this.update(await this.options.snapshot());
       } catch (err) {
-        this.o.logger.warn({ err: (err as Error).message }, 'no snapshot for a new SSE client');
+        this.options.logger.warn({ err: (err as Error).message }, 'no snapshot for a new SSE client');
       }
     }
     // Flush may already have written it (update above); otherwise the snapshot goes out now.
     if (this.latest && client.sentSeq < this.latest.seq && !client.closed && !client.blockedSince) {
       this.writeFrame(client, this.latest);
-      this.o.metrics.sseFrames.inc();
+      this.options.metrics.sseFrames.inc();
     }
   }
 
@@ -137,7 +137,7 @@ export class SseHub {
   private add(c: SseClient): void {
     this.clients.add(c);
     this.perIp.set(c.ip, (this.perIp.get(c.ip) ?? 0) + 1);
-    this.o.metrics.sseClients.set(this.clients.size);
+    this.options.metrics.sseClients.set(this.clients.size);
   }
 
   private remove(c: SseClient): void {
@@ -148,7 +148,7 @@ export class SseHub {
     const n = (this.perIp.get(c.ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(c.ip);
     else this.perIp.set(c.ip, n);
-    this.o.metrics.sseClients.set(this.clients.size);
+    this.options.metrics.sseClients.set(this.clients.size);
   }
 
   private writeFrame(c: SseClient, f: Frame): void {
@@ -166,9 +166,9 @@ export class SseHub {
       this.writeFrame(c, f);
       written++;
     }
-    if (written) this.o.metrics.sseFrames.inc(written);
+    if (written) this.options.metrics.sseFrames.inc(written);
     if (this.pendingOldestTs !== undefined) {
-      this.o.metrics.voteToFrame.observe(Math.max(0, Date.now() - this.pendingOldestTs) / 1000);
+      this.options.metrics.voteToFrame.observe(Math.max(0, Date.now() - this.pendingOldestTs) / 1000);
       this.pendingOldestTs = undefined;
     }
   }
@@ -178,7 +178,7 @@ export class SseHub {
     this.blocked.delete(c);
     if (this.latest && c.sentSeq < this.latest.seq && !c.closed) {
       this.writeFrame(c, this.latest);
-      this.o.metrics.sseFrames.inc();
+      this.options.metrics.sseFrames.inc();
     }
   }
 
@@ -190,9 +190,9 @@ export class SseHub {
   private sweep(): void {
     const now = Date.now();
     for (const c of this.blocked) {
-      if (now - c.blockedSince < this.o.drainTimeoutMs) continue;
-      this.o.metrics.sseDropped.inc();
-      this.o.logger.info({ blockedMs: now - c.blockedSince }, 'dropping an SSE client that stopped reading');
+      if (now - c.blockedSince < this.options.drainTimeoutMs) continue;
+      this.options.metrics.sseDropped.inc();
+      this.options.logger.info({ blockedMs: now - c.blockedSince }, 'dropping an SSE client that stopped reading');
       this.remove(c);
       c.res.destroy();
     }

@@ -1,9 +1,9 @@
 import express, { type Request, type Response, type NextFunction, type Router } from 'express';
-import { IDEMPOTENCY_KEY_PATTERN, VoteRequest } from '@livevote/contract';
+import { IDEMPOTENCY_KEY_PATTERN, ROUTES, VoteRequest } from '@livevote/contract';
 import type { VoteIntake } from './vote-intake.ts';
 import type { TallyReader } from './tally-reader.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { sendError, unavailable } from './http-errors.ts';
+import { sendError } from './http-errors.ts';
 
 export interface VoteRoutesOptions {
   intake: VoteIntake;
@@ -39,14 +39,17 @@ function idempotencyKey(req: Request): string | undefined | null {
   return IDEMPOTENCY_KEY_PATTERN.test(key) ? key : null;
 }
 
-export function voteRoutes(o: VoteRoutesOptions): Router {
+/** The vote was not stored (or the read failed): retrying shortly is safe. */
+const unavailable = (res: Response, retryAfterSeconds: number) => sendError(res, 503, 'temporarily unavailable, retry shortly', { retryAfterSeconds });
+
+export function voteRoutes(options: VoteRoutesOptions): Router {
   const router = express.Router();
-  const { metrics } = o;
+  const { metrics } = options;
   // Body parsing only for this route, only JSON, at most 1 KB: nothing else is ever buffered.
   const json = express.json({ limit: '1kb', strict: true, type: () => true });
 
   router.post(
-    '/vote',
+    ROUTES.vote,
     (req, res, next) => {
       if (!req.is('application/json')) {
         metrics.votesRejected.inc({ reason: 'unsupported_media_type' });
@@ -54,14 +57,14 @@ export function voteRoutes(o: VoteRoutesOptions): Router {
       }
       next();
     },
-    crossSiteGuard(o.allowedOrigins, metrics),
+    crossSiteGuard(options.allowedOrigins, metrics),
     json,
     async (req, res) => {
       const parsed = VoteRequest.safeParse(req.body);
       if (!parsed.success) {
         metrics.votesRejected.inc({ reason: 'invalid_body' });
         return sendError(res, 422, 'body must be {"option":"cats"} or {"option":"dogs"}', {
-          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+          fields: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
         });
       }
       const key = idempotencyKey(req);
@@ -71,7 +74,7 @@ export function voteRoutes(o: VoteRoutesOptions): Router {
       }
       let result;
       try {
-        result = await o.intake.cast(parsed.data.option, key);
+        result = await options.intake.cast(parsed.data.option, key);
       } catch {
         metrics.dependencyErrors.inc({ dependency: 'redis' });
         metrics.votesRejected.inc({ reason: 'unavailable' });
@@ -87,11 +90,11 @@ export function voteRoutes(o: VoteRoutesOptions): Router {
     },
   );
 
-  router.get('/vote/:id', async (req, res) => {
+  router.get(ROUTES.voteStatus, async (req, res) => {
     const id = String(req.params.id);
     if (!IDEMPOTENCY_KEY_PATTERN.test(id)) return sendError(res, 400, 'not a vote id');
     try {
-      const seq = await o.tallies.countedIn(id);
+      const seq = await options.tallies.countedIn(id);
       res.set('cache-control', 'no-store');
       res.json(seq === null ? { id, counted: false } : { id, counted: true, seq });
     } catch {
@@ -100,9 +103,9 @@ export function voteRoutes(o: VoteRoutesOptions): Router {
     }
   });
 
-  router.get('/results', async (_req, res) => {
+  router.get(ROUTES.results, async (_req, res) => {
     try {
-      const results = await o.tallies.current();
+      const results = await options.tallies.current();
       res.set('cache-control', 'no-store');
       res.json(results);
     } catch {

@@ -49,6 +49,9 @@ it('limits new SSE connections per client address', async () => {
   const fourth = await fetch(`${stack.url}/api/stream`, { headers: { 'x-forwarded-for': '203.0.113.50' } });
   expect(fourth.status).toBe(429);
   expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
+  // The stream route, outside Express, picks the same (right-most) address: a forged one does not help.
+  const forged = await fetch(`${stack.url}/api/stream`, { headers: { 'x-forwarded-for': '192.0.2.201, 203.0.113.50' } });
+  expect(forged.status).toBe(429);
   for (const r of open) await r.body?.cancel();
 });
 
