@@ -7,7 +7,6 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServerMetrics } from '../src/metrics.ts';
 import { SseHub } from '../src/sse-hub.ts';
-import { waitFor } from '@livevote/harness';
 
 /**
  * The slow-reader case runs the hub on a real HTTP server over a Unix socket. Over loopback
@@ -64,7 +63,7 @@ it('keeps every other screen current while one never reads, and drops the one th
   const stuck = net.connect(sockPath());
   stuck.write('GET /api/stream HTTP/1.1\r\nHost: hub\r\n\r\n');
   stuck.pause();
-  await waitFor(() => hub.size === 4, { what: 'four clients connected' });
+  await expect.poll(() => hub.size, { message: 'four clients connected', timeout: 15_000 }).toBe(4);
 
   const at = new Date().toISOString();
   let seq = 0;
@@ -76,15 +75,15 @@ it('keeps every other screen current while one never reads, and drops the one th
       hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
     }
     // The readers keep up with every burst although one socket has stopped reading.
-    await waitFor(() => good.every((g) => g.lastId() === seq), { what: `readers at seq ${seq}`, timeoutMs: 5000, intervalMs: 5 });
+    await expect.poll(() => good.map((g) => g.lastId()), { message: `readers at seq ${seq}`, timeout: 5000, interval: 5 }).toEqual([seq, seq, seq]);
   }
   expect(hub.blockedCount).toBe(1);
   // Still blocked after the drain timeout: the hub drops it, and only it.
-  await waitFor(async () => (await dropped()) === 1, { what: 'the stuck client dropped', timeoutMs: 5000 });
+  await expect.poll(dropped, { message: 'the stuck client dropped', timeout: 5000 }).toBe(1);
   expect(hub.size).toBe(3);
   seq++;
   hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
-  await waitFor(() => good.every((g) => g.lastId() === seq), { what: 'readers current after the drop' });
+  await expect.poll(() => good.map((g) => g.lastId()), { message: 'readers current after the drop', timeout: 15_000 }).toEqual([seq, seq, seq]);
   for (const g of good) g.socket.destroy();
   stuck.destroy();
 });

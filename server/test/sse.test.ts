@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany, castVote, results, waitFor } from '@livevote/harness';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany, castVote, results } from '@livevote/harness';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -18,6 +18,16 @@ async function stackFor(name: string, serverEnv: Record<string, string> = {}, re
   cleanups.push(() => stack.stop());
   return { env, stack };
 }
+
+/** How many of the screens do not (yet) satisfy `ok`: polled until 0. */
+const behind = (screens: TallyWatcher[], ok: (s: TallyWatcher) => unknown) => screens.filter((s) => !ok(s)).length;
+
+/** The first tally a screen receives. */
+const firstTally = (w: TallyWatcher, what: string) =>
+  vi.waitFor(() => {
+    expect(w.latest, what).toBeDefined();
+    return w.latest!;
+  }, { timeout: 15_000, interval: 50 });
 
 function watchers(url: string, n: number): TallyWatcher[] {
   const list = Array.from({ length: n }, () => new TallyWatcher(url));
@@ -42,14 +52,15 @@ describe('GET /api/stream', () => {
   it('brings 1,000 connected screens to the exact final tallies, never backwards', async () => {
     const { stack } = await stackFor('sse_thousand');
     const screens = watchers(stack.url, 1000);
-    await waitFor(() => screens.every((s) => s.frames.length > 0), { what: 'snapshot on every screen', timeoutMs: 30_000 });
+    await expect.poll(() => behind(screens, (s) => s.frames.length > 0), { message: 'screens without a snapshot', timeout: 30_000 }).toBe(0);
     const outcomes = await castMany(stack.url, 1500, 32);
     expect(outcomes.every((o) => o.status === 202)).toBe(true);
-    const final = await waitFor(async () => {
+    const final = await vi.waitFor(async () => {
       const r = await results(stack.url);
-      return r.total === 1500 ? r : false;
-    }, { what: 'all votes counted' });
-    await waitFor(() => screens.every((s) => s.latest?.seq === final.seq), { what: 'every screen at the final seq', timeoutMs: 20_000 });
+      expect(r.total, 'all votes counted').toBe(1500);
+      return r;
+    }, { timeout: 15_000, interval: 50 });
+    await expect.poll(() => behind(screens, (s) => s.latest?.seq === final.seq), { message: 'screens not at the final seq', timeout: 20_000 }).toBe(0);
     for (const s of screens) {
       expect(s.latest).toMatchObject({ cats: final.cats, dogs: final.dogs, total: 1500, seq: final.seq });
       expect(s.wentBackwards).toBe(false);
@@ -62,10 +73,10 @@ describe('GET /api/stream', () => {
   it('sends a snapshot at once, the current state on Last-Event-ID, heartbeats and the SSE headers', async () => {
     const { stack } = await stackFor('sse_basics', { SSE_HEARTBEAT_MS: '200' });
     await castVote(stack.url, 'dogs');
-    await waitFor(async () => (await results(stack.url)).total === 1, { what: 'one vote counted' });
+    await expect.poll(async () => (await results(stack.url)).total, { message: 'one vote counted', timeout: 15_000 }).toBe(1);
 
     const first = watchers(stack.url, 1)[0]!;
-    const snap = await waitFor(() => first.latest, { what: 'snapshot' });
+    const snap = await firstTally(first, 'snapshot');
     expect(snap).toMatchObject({ cats: 0, dogs: 1, total: 1 });
 
     // A reconnecting browser sends Last-Event-ID; it gets the current state, even from a "future" id.
@@ -73,7 +84,7 @@ describe('GET /api/stream', () => {
       fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers, 'last-event-id': '999999' } }),
     });
     cleanups.push(() => resumed.close());
-    expect(await waitFor(() => resumed.latest, { what: 'state after Last-Event-ID' })).toEqual(snap);
+    expect(await firstTally(resumed, 'state after Last-Event-ID')).toEqual(snap);
 
     const res = await fetch(`${stack.url}/api/stream`);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
@@ -82,11 +93,13 @@ describe('GET /api/stream', () => {
     expect(res.headers.get('content-encoding')).toBeNull();
     const reader = res.body!.getReader();
     let text = '';
-    await waitFor(async () => {
+    // Each try reads the next chunk; the stream is done once a heartbeat comment arrived.
+    await vi.waitFor(async () => {
       const { value } = await reader.read();
       text += new TextDecoder().decode(value);
-      return /^:\n\n/m.test(text.split('\n\n').slice(2).join('\n\n') + '\n\n') || text.includes('\n\n:\n\n');
-    }, { what: 'a heartbeat comment', timeoutMs: 5000 });
+      const heartbeat = /^:\n\n/m.test(text.split('\n\n').slice(2).join('\n\n') + '\n\n') || text.includes('\n\n:\n\n');
+      expect(heartbeat, 'a heartbeat comment').toBe(true);
+    }, { timeout: 5000, interval: 10 });
     expect(text).toMatch(/^retry: \d+\n\n/);
     await reader.cancel();
   });
@@ -107,11 +120,11 @@ describe('GET /api/stream', () => {
     expect(Number(seventh.retryAfter)).toBeGreaterThan(0);
     // A slot freed is a slot available again.
     open.shift()!.close();
-    await waitFor(async () => {
+    await vi.waitFor(async () => {
       const s = await streamStatus(stack.url, '127.0.0.3');
       open.push(s);
-      return s.status === 200;
-    }, { what: 'freed slot reused' });
+      expect(s.status, 'freed slot reused').toBe(200);
+    }, { timeout: 15_000, interval: 50 });
   });
 
   it('shows PostgreSQL-correct tallies on every screen within 5 s of Redis returning', async () => {
@@ -123,7 +136,7 @@ describe('GET /api/stream', () => {
     const { env, stack } = await stackFor('sse_redis_restart', {}, `${redis.url}/0`);
     const screens = watchers(stack.url, 50);
     await castMany(stack.url, 20, 4);
-    await waitFor(() => screens.every((s) => s.latest?.total === 20), { what: 'screens at 20' });
+    await expect.poll(() => behind(screens, (s) => s.latest?.total === 20), { message: 'screens not at 20', timeout: 15_000 }).toBe(0);
 
     await redis.kill();
     // A tally committed while the subscriber was away: its PUBLISH never reached the server.
@@ -133,21 +146,23 @@ describe('GET /api/stream', () => {
     await db.end();
     await redis.start();
     const back = Date.now();
-    await waitFor(() => screens.every((s) => s.latest?.seq === Number(rows[0]!.seq)), { what: 'screens resynced', timeoutMs: 5000 });
-    expect(Date.now() - back).toBeLessThan(5000);
+    // The wait outlasts the 5 s promise, so the timing below is what decides: "resynced, but late"
+    // fails there, with the time it took; "never resynced" fails here.
+    await expect.poll(() => behind(screens, (s) => s.latest?.seq === Number(rows[0]!.seq)), { message: 'screens not resynced', timeout: 20_000, interval: 20 }).toBe(0);
+    expect(Date.now() - back, 'ms from Redis back to every screen resynced').toBeLessThan(5000);
     for (const s of screens) expect(s.latest?.total).toBe(27);
   });
 
   it('ends open streams promptly on SIGTERM and exits within the grace period', async () => {
     const { stack } = await stackFor('sse_sigterm', { SHUTDOWN_GRACE_MS: '5000' });
     const screens = watchers(stack.url, 200);
-    await waitFor(() => screens.every((s) => s.latest), { what: 'screens connected' });
+    await expect.poll(() => behind(screens, (s) => s.latest), { message: 'screens not connected', timeout: 15_000 }).toBe(0);
     const t0 = Date.now();
     const code = await stack.server.stop('SIGTERM');
     const exitMs = Date.now() - t0;
     expect(code).toBe(0);
     expect(exitMs).toBeLessThan(5000);
-    await waitFor(() => screens.every((s) => s.errors > 0), { what: 'every stream ended', timeoutMs: 5000 });
+    await expect.poll(() => behind(screens, (s) => s.errors > 0), { message: 'streams not ended', timeout: 5000 }).toBe(0);
   });
 });
 

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, startStack, type Stack, type TestEnv, castMany, castVote, results, waitFor } from '@livevote/harness';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestEnv, startStack, type Stack, type TestEnv, castMany, castVote, results } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
@@ -22,10 +22,11 @@ describe('POST /api/vote → stream → consumer → PostgreSQL', () => {
     const n = 2000;
     const outcomes = await castMany(stack.url, n, 64, (i) => (i % 4 === 0 ? 'dogs' : 'cats'));
     expect(outcomes.filter((o) => o.status === 202)).toHaveLength(n);
-    const after = await waitFor(async () => {
+    const after = await vi.waitFor(async () => {
       const r = await results(stack.url);
-      return r.total - before.total >= n ? r : false;
-    }, { what: `${n} votes counted` });
+      expect(r.total - before.total, `${n} votes counted`).toBeGreaterThanOrEqual(n);
+      return r;
+    }, { timeout: 15_000, interval: 50 });
     expect(after.dogs - before.dogs).toBe(n / 4);
     expect(after.cats - before.cats).toBe((3 * n) / 4);
     expect(after.total - before.total).toBe(n);
@@ -37,14 +38,16 @@ describe('POST /api/vote → stream → consumer → PostgreSQL', () => {
     const key = `retry-${Date.now()}`;
     const answers = [await castVote(stack.url, 'dogs', key), await castVote(stack.url, 'dogs', `"${key}"`), await castVote(stack.url, 'dogs', key)];
     expect(answers.map((a) => [a.status, a.id])).toEqual([[202, key], [202, key], [202, key]]);
-    const status = await waitFor(async () => {
+    const status = await vi.waitFor(async () => {
       const r = (await (await fetch(`${stack.url}/api/vote/${key}`)).json()) as { counted: boolean; seq?: number };
-      return r.counted ? r : false;
-    }, { what: 'vote counted' });
-    const after = await waitFor(async () => {
+      expect(r.counted, 'vote counted').toBe(true);
+      return r;
+    }, { timeout: 15_000, interval: 50 });
+    const after = await vi.waitFor(async () => {
       const r = await results(stack.url);
-      return r.total > before.total ? r : false;
-    }, { what: 'results show the vote' });
+      expect(r.total, 'results show the vote').toBeGreaterThan(before.total);
+      return r;
+    }, { timeout: 15_000, interval: 50 });
     expect(after.dogs - before.dogs).toBe(1);
     expect(after.total - before.total).toBe(1);
     expect(status.seq).toBeGreaterThan(before.seq);
