@@ -6,6 +6,7 @@ import { redisKeys } from '@livevote/contract';
 import { ConfigError, createLogger, createPool, createRedis, waitReady } from '@livevote/service-kit';
 import { loadConfig } from './config.ts';
 import { createConsumerMetrics } from './metrics.ts';
+import { withFaultHooks } from './fault-hooks.ts';
 import { createOpsServer } from './ops-server.ts';
 import { TallyStore } from './tally-store.ts';
 import { VoteConsumer } from './vote-consumer.ts';
@@ -34,10 +35,24 @@ const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-consumer', m
 const store = new TallyStore(pool);
 const stream = new VoteStream(redis, keys, config.CONSUMER_NAME);
 const metrics = createConsumerMetrics(() => stream.stats());
+// Test-only fault hooks (FAULT_*), wired only when a drill sets them; see fault-hooks.ts.
+const exitAfterCommit = config.FAULT_EXIT_AFTER_COMMIT;
+const faulty = exitAfterCommit > 0 || config.FAULT_REJECT_VID_PREFIX !== undefined;
+if (faulty) logger.warn('test-only fault hooks are on (FAULT_* set): never in production');
+const consumerStore = faulty
+  ? withFaultHooks(store, {
+      rejectVidPrefix: config.FAULT_REJECT_VID_PREFIX,
+      afterCommit: () => {
+        if (Math.random() >= exitAfterCommit) return;
+        logger.warn('fault hook: exiting between COMMIT and XACK');
+        process.exit(86);
+      },
+    })
+  : store;
 const consumer = new VoteConsumer({
   stream,
   blockingRedis,
-  store,
+  store: consumerStore,
   metrics,
   logger,
   batchSize: config.BATCH_SIZE,
@@ -49,8 +64,6 @@ const consumer = new VoteConsumer({
   pruneEveryMs: config.PRUNE_EVERY_MS,
   appliedRetentionMs: config.APPLIED_RETENTION_HOURS * 3_600_000,
   forgetConsumerAfterMs: config.FORGET_CONSUMER_AFTER_MS,
-  faultExitAfterCommit: config.FAULT_EXIT_AFTER_COMMIT,
-  faultRejectVidPrefix: config.FAULT_REJECT_VID_PREFIX,
 });
 
 const stop = new AbortController();

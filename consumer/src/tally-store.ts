@@ -13,6 +13,17 @@ export interface AppliedTally {
   updatedAt: Date;
 }
 
+/**
+ * The single `tallies` row is absent: the migrations have not run against this database. Says
+ * nothing about the batch, so the batch is retried until someone runs them.
+ */
+export class TalliesRowMissingError extends Error {
+  constructor() {
+    super('tallies row is missing: run the migrations');
+    this.name = 'TalliesRowMissingError';
+  }
+}
+
 export interface BatchOutcome {
   applied: number;
   duplicates: number;
@@ -47,7 +58,7 @@ export class TallyStore {
       const locked = await client.query<{ seq: string }>('BEGIN; SELECT seq FROM tallies WHERE id FOR UPDATE');
       const lockedRows = (locked as unknown as pg.QueryResult<{ seq: string }>[])[1]?.rows;
       const nextSeq = Number(lockedRows?.[0]?.seq ?? Number.NaN) + 1;
-      if (!Number.isSafeInteger(nextSeq)) throw new Error('tallies row is missing: run the migrations');
+      if (!Number.isSafeInteger(nextSeq)) throw new TalliesRowMissingError();
       const { rows } = await client.query<{ cats: string; dogs: string; seq: string; updated_at: Date; added: string }>(
         `WITH ins AS (
            INSERT INTO applied_votes (vid, option, seq)

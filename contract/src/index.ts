@@ -25,19 +25,6 @@ export type VoteEntry = z.infer<typeof VoteEntry>;
 
 const count = z.number().int().nonnegative();
 
-/** Published on the tally channel after each committed batch that changed the totals; unknown fields are ignored. */
-export const TallyMessage = z.object({
-  cats: count,
-  dogs: count,
-  total: count,
-  seq: count,
-  /** When the batch committed (epoch ms). */
-  at: count,
-  /** Receive time (epoch ms) of the oldest vote in the batch, for vote-to-frame latency. */
-  oldestTs: count.optional(),
-});
-export type TallyMessage = z.infer<typeof TallyMessage>;
-
 /** `GET /api/results` and the data of every SSE `tally` event. */
 export const Results = z.strictObject({
   cats: count,
@@ -47,6 +34,22 @@ export const Results = z.strictObject({
   updatedAt: z.string(),
 });
 export type Results = z.infer<typeof Results>;
+
+/**
+ * Published on the tally channel after each committed batch that changed the totals: the
+ * totals in the shape the server serves them (`Results`; `updatedAt` is when the batch
+ * committed, ISO-8601), so a server forwards them as they are. Unknown fields are ignored, so
+ * a newer consumer can add one during a rolling upgrade.
+ */
+export const TallyMessage = z.object({
+  ...Results.shape,
+  /**
+   * Receive time (epoch ms) of the oldest vote in the batch, for the server's vote-to-frame
+   * latency metric. Not part of what the server serves: its SSE frames carry `Results` only.
+   */
+  oldestTs: count.optional(),
+});
+export type TallyMessage = z.infer<typeof TallyMessage>;
 
 /** `GET /api/vote/:id`: whether a vote the API accepted has been counted yet, and in which tally. */
 export const VoteStatus = z.strictObject({

@@ -1,7 +1,20 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { TallyMessage, type Results } from '@livevote/contract';
 import type { TallyUpdate } from './sse-hub.ts';
+
+const count = z.number().int().nonnegative();
+/**
+ * Rolling upgrades, for one release: what consumers before the shared tally shape publish (`at`
+ * in epoch ms instead of `updatedAt`). Read into the current shape; remove in the next release.
+ * Servers are upgraded first: an older server ignores a new consumer's tallies (no `at`) and only
+ * catches up on its next re-read.
+ */
+const LegacyTallyMessage = z
+  .object({ cats: count, dogs: count, total: count, seq: count, at: count, oldestTs: count.optional() })
+  .transform(({ at, ...t }): TallyMessage => ({ ...t, updatedAt: new Date(at).toISOString() }));
+const AnyTallyMessage = z.union([TallyMessage, LegacyTallyMessage]);
 
 export interface TallySubscriberOptions {
   /** A connection used for nothing but this subscription. */
@@ -43,20 +56,13 @@ export class TallySubscriber {
     } catch {
       json = undefined;
     }
-    const parsed = TallyMessage.safeParse(json);
+    const parsed = AnyTallyMessage.safeParse(json);
     if (!parsed.success) {
       this.o.logger.warn('ignoring a malformed tally message');
       return;
     }
-    const t = parsed.data;
-    this.o.onTally({
-      cats: t.cats,
-      dogs: t.dogs,
-      total: t.total,
-      seq: t.seq,
-      updatedAt: new Date(t.at).toISOString(),
-      oldestTs: t.oldestTs,
-    });
+    // Already the served shape; the hub keeps `oldestTs` for its latency metric and sends `Results`.
+    this.o.onTally(parsed.data);
   }
 
   private async resync(): Promise<void> {

@@ -1,0 +1,28 @@
+import type { BatchOutcome, TallyStore, VoteToApply } from './tally-store.ts';
+
+/**
+ * Test-only faults, for the fault drills (system-tests/faults). main.ts wraps the store with
+ * these only when a FAULT_* variable is set; the production path never sees them.
+ */
+export interface FaultHooks {
+  /** Batches holding a vote ID with this prefix fail as a data error (SQLSTATE 22000) would. */
+  rejectVidPrefix?: string | undefined;
+  /** Called after each COMMIT, before the batch is acknowledged (the drill ends the process here). */
+  afterCommit?: (() => void) | undefined;
+}
+
+type ConsumerStore = Pick<TallyStore, 'applyBatch' | 'pruneAppliedBefore'>;
+
+export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, afterCommit }: FaultHooks): ConsumerStore {
+  return {
+    async applyBatch(votes: readonly VoteToApply[]): Promise<BatchOutcome> {
+      if (rejectVidPrefix && votes.some((v) => v.vid.startsWith(rejectVidPrefix))) {
+        throw Object.assign(new Error('fault hook: poison vote rejected'), { code: '22000' });
+      }
+      const outcome = await store.applyBatch(votes);
+      afterCommit?.();
+      return outcome;
+    },
+    pruneAppliedBefore: (cutoff, chunk) => store.pruneAppliedBefore(cutoff, chunk),
+  };
+}
