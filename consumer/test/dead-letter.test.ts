@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
-import { createTestEnv, startStack, type Stack, type TestEnv, results, waitFor } from '@livevote/harness';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { CONSUMER_GROUP, redisKeys, Results } from '@livevote/contract';
+import { createTestEnv, startStack, type Stack, type TestEnv, results } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
@@ -12,6 +12,10 @@ beforeAll(async () => {
   stack = await startStack({ ...env });
   redis = new Redis(env.redisUrl);
 });
+const pendingCount = async () => {
+  const [pending] = (await redis.xpending(redisKeys(env.redisPrefix).votes, CONSUMER_GROUP)) as [number];
+  return Number(pending);
+};
 afterAll(async () => {
   redis?.disconnect();
   await stack?.stop();
@@ -30,20 +34,19 @@ it('dead-letters malformed entries and counts the good votes around them', async
   await redis.xadd(keys.votes, '*', ...good(3));
   await redis.xadd(keys.votes, '*', ...good(4));
 
-  const dead = await waitFor(async () => {
+  const dead = await vi.waitFor(async () => {
     const rows = await redis.xrange(keys.deadLetter, '-', '+');
-    return rows.length >= 3 ? rows : false;
-  }, { what: 'three dead-lettered entries' });
+    expect(rows.length, 'three dead-lettered entries').toBeGreaterThanOrEqual(3);
+    return rows;
+  }, { timeout: 15_000, interval: 50 });
   expect(dead).toHaveLength(3);
   for (const [, fields] of dead) expect(fields).toEqual(expect.arrayContaining(['reason', 'invalid']));
 
-  const r = await waitFor(async () => {
-    const t = await results(stack.url);
-    return t.total === 4 ? t : false;
-  }, { what: 'four good votes counted' });
-  expect(r).toMatchObject({ cats: 2, dogs: 2, total: 4 });
-  const [pending] = (await redis.xpending(keys.votes, CONSUMER_GROUP)) as [number];
-  expect(Number(pending)).toBe(0);
+  await expect
+    .poll(() => results(stack.url), { message: 'four good votes counted', timeout: 15_000, interval: 50 })
+    .toMatchObject({ cats: 2, dogs: 2, total: 4 });
+  // XACK follows COMMIT, so the results can show the votes a moment before the group lets go of them.
+  await expect.poll(() => pendingCount(), { message: 'nothing left pending', timeout: 15_000, interval: 50 }).toBe(0);
 });
 
 it('counts a vote ID once however often it appears in the stream, and publishes no change for duplicates', async () => {
@@ -52,21 +55,48 @@ it('counts a vote ID once however often it appears in the stream, and publishes 
   const messages: { seq: number; total: number }[] = [];
   sub.on('message', (_c, m: string) => messages.push(JSON.parse(m) as { seq: number; total: number }));
   await sub.subscribe(keys.tallyChannel);
+  // Nothing is in flight at this point: the first test left nothing pending.
   const before = await results(stack.url);
   const ts = String(Date.now());
   for (let i = 0; i < 5; i++) await redis.xadd(keys.votes, '*', 'vid', 'same-vote-id-1', 'option', 'cats', 'ts', ts);
-  await waitFor(async () => (await results(stack.url)).total === before.total + 1, { what: 'one vote counted' });
+  await expect.poll(async () => (await results(stack.url)).total, { message: 'one vote counted', timeout: 15_000, interval: 50 }).toBe(before.total + 1);
   // Duplicates alone, after the first is counted: the group must ack them without a new tally.
   for (let i = 0; i < 3; i++) await redis.xadd(keys.votes, '*', 'vid', 'same-vote-id-1', 'option', 'cats', 'ts', ts);
-  await waitFor(async () => {
-    const [pending] = (await redis.xpending(keys.votes, CONSUMER_GROUP)) as [number];
+  await vi.waitFor(async () => {
     const info = (await redis.call('XINFO', 'GROUPS', keys.votes)) as unknown[][];
     const lag = Number(info[0]![info[0]!.indexOf('lag') + 1]);
-    return Number(pending) === 0 && lag === 0;
-  }, { what: 'duplicates acknowledged' });
+    expect({ pending: await pendingCount(), lag }, 'duplicates acknowledged').toEqual({ pending: 0, lag: 0 });
+  }, { timeout: 15_000, interval: 50 });
+  // One more new vote: its tally is published after any the duplicates could have caused, and
+  // pub/sub keeps the order, so once it has arrived every earlier message has too.
+  await redis.xadd(keys.votes, '*', 'vid', 'after-the-duplicates', 'option', 'dogs', 'ts', ts);
+  await expect
+    .poll(() => messages.some((m) => m.total === before.total + 2), { message: 'the next tally published', timeout: 15_000, interval: 50 })
+    .toBe(true);
   sub.disconnect();
-  const after = await results(stack.url);
-  expect(after.total).toBe(before.total + 1);
-  expect(after.seq).toBe(before.seq + 1);
-  expect(messages.filter((m) => m.seq > before.seq)).toEqual([expect.objectContaining({ seq: before.seq + 1, total: before.total + 1 })]);
+  expect(messages.filter((m) => m.seq > before.seq)).toEqual([
+    expect.objectContaining({ seq: before.seq + 1, total: before.total + 1 }),
+    expect.objectContaining({ seq: before.seq + 2, total: before.total + 2 }),
+  ]);
+  await expect
+    .poll(() => results(stack.url), { message: 'results show the two tallies', timeout: 15_000, interval: 50 })
+    .toMatchObject({ total: before.total + 2, seq: before.seq + 2 });
+});
+
+it('publishes each tally in the shape the server serves, plus the oldest vote time', async () => {
+  const keys = redisKeys(env.redisPrefix);
+  const sub = new Redis(env.redisUrl);
+  const messages: unknown[] = [];
+  sub.on('message', (_c, m: string) => messages.push(JSON.parse(m)));
+  await sub.subscribe(keys.tallyChannel);
+  const ts = Date.now() - 1000;
+  await redis.xadd(keys.votes, '*', 'vid', 'shape-check-vote', 'option', 'cats', 'ts', String(ts));
+  await expect.poll(() => messages.length, { message: 'a tally published', timeout: 15_000, interval: 50 }).toBeGreaterThan(0);
+  sub.disconnect();
+  const [message] = messages as Record<string, unknown>[];
+  const { oldestTs, ...served } = message!;
+  expect(oldestTs).toBe(ts);
+  expect(Results.parse(served)).toEqual(served);
+  expect(new Date(String(served.updatedAt)).toISOString()).toBe(served.updatedAt);
+  await expect.poll(() => results(stack.url), { message: 'the server serves the same tally', timeout: 15_000, interval: 50 }).toMatchObject(served);
 });

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
-import { createTestEnv, startStack, type Stack, type TestEnv, waitFor } from '@livevote/harness';
+import { createTestEnv, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
@@ -30,8 +30,10 @@ it('removes names of restarted consumers that hold nothing, and keeps one that s
   await redis.xadd(keys.votes, '*', 'vid', 'held-by-a-dead-pod', 'option', 'cats', 'ts', String(Date.now()));
   await redis.xreadgroup('GROUP', CONSUMER_GROUP, 'holder', 'COUNT', 1, 'STREAMS', keys.votes, '>');
   await stack.addConsumer();
-  await waitFor(async () => !(await members()).some((m) => m.name === 'ghost'), { what: 'ghost removed' });
+  await expect
+    .poll(async () => (await members()).map((m) => m.name), { message: 'ghost removed', timeout: 15_000, interval: 50 })
+    .not.toContain('ghost');
   const left = await members();
   expect(left.find((m) => m.name === 'holder')).toEqual({ name: 'holder', pending: 1 });
-  expect(left.some((m) => m.name === stack.consumers[0]!.o.env.CONSUMER_NAME)).toBe(true);
+  expect(left.some((m) => m.name === stack.consumers[0]!.options.env.CONSUMER_NAME)).toBe(true);
 });
