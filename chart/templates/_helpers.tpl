@@ -270,34 +270,68 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
 {{- end -}}
 
 {{/* Redis ACL: the users of files/redis-acl.json (the one source, shared with the launcher's local
-     stack), checked: a field this chart does not render (e.g. a key selector not yet supported) fails
-     the render instead of being dropped. Returns the users as JSON: {"users": [...]}. */}}
+     stack), checked the way launcher/src/least-privilege.ts checks them: a field this chart does not
+     render fails the render instead of being dropped. Returns the users as JSON: {"users": [...]}. */}}
 {{- define "livevote.redisAclUsers" -}}
 {{- $acl := .Files.Get "files/redis-acl.json" | fromJson -}}
 {{- if or (hasKey $acl "Error") (not (kindIs "slice" $acl.users)) -}}
 {{- fail (printf "chart/files/redis-acl.json: not a JSON object with a \"users\" list (%v)" (get $acl "Error")) -}}
 {{- end -}}
 {{- range $u := $acl.users -}}
-{{- with without (keys $u) "name" "enabled" "commands" "keys" "channels" -}}
+{{- with without (keys $u) "$comment" "name" "enabled" "commands" "keys" "channels" "selectors" -}}
 {{- fail (printf "chart/files/redis-acl.json: user %v: unknown field(s) %v" $u.name (sortAlpha .)) -}}
 {{- end -}}
-{{- range $k := $u.keys | default list -}}
-{{- with without (keys $k) "pattern" -}}
-{{- fail (printf "chart/files/redis-acl.json: user %v: key %v: unknown field(s) %v" $u.name $k.pattern (sortAlpha .)) -}}
+{{- include "livevote.redisAclCheckKeys" (dict "keys" $u.keys "where" (printf "user %v" $u.name)) -}}
+{{- range $i, $s := $u.selectors | default list -}}
+{{- $where := printf "user %v: selector %d" $u.name (add1 $i) -}}
+{{- with without (keys $s) "$comment" "keys" "commands" -}}
+{{- fail (printf "chart/files/redis-acl.json: %s: unknown field(s) %v" $where (sortAlpha .)) -}}
 {{- end -}}
+{{- if or (empty $s.keys) (empty $s.commands) -}}
+{{- fail (printf "chart/files/redis-acl.json: %s: needs \"keys\" and \"commands\"" $where) -}}
+{{- end -}}
+{{- include "livevote.redisAclCheckKeys" (dict "keys" $s.keys "where" $where) -}}
 {{- end -}}
 {{- end -}}
 {{- dict "users" $acl.users | toJson -}}
 {{- end -}}
 
-{{/* The rules of one Redis ACL user after its name, state and password:
-     (dict "user" <a user of files/redis-acl.json> "prefix" .Values.redisPrefix) */}}
+{{/* Fails on a key of files/redis-acl.json this chart cannot render: (dict "keys" <list> "where" "user x") */}}
+{{- define "livevote.redisAclCheckKeys" -}}
+{{- $where := .where -}}
+{{- range $k := .keys | default list -}}
+{{- with without (keys $k) "pattern" "access" -}}
+{{- fail (printf "chart/files/redis-acl.json: %s: key %v: unknown field(s) %v" $where $k.pattern (sortAlpha .)) -}}
+{{- end -}}
+{{- if not (and (kindIs "string" $k.pattern) $k.pattern) -}}
+{{- fail (printf "chart/files/redis-acl.json: %s: a key without a \"pattern\"" $where) -}}
+{{- end -}}
+{{- if and (hasKey $k "access") (not (has $k.access (list "R" "W" "RW"))) -}}
+{{- fail (printf "chart/files/redis-acl.json: %s: key %v: \"access\" must be \"R\", \"W\" or \"RW\"" $where $k.pattern) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One key pattern of files/redis-acl.json as an ACL rule, ~p, %R~p or %W~p: (dict "key" <key> "prefix" <prefix>) */}}
+{{- define "livevote.redisAclKey" -}}
+{{- if has .key.access (list "R" "W") }}%{{ .key.access }}{{ end }}~{{ replace "{prefix}" .prefix .key.pattern -}}
+{{- end -}}
+
+{{/* The rules of one Redis ACL user after its name, state and password: root commands, keys and
+     channels, then one (selector) each: (dict "user" <a user of files/redis-acl.json> "prefix" .Values.redisPrefix).
+     The same text as redisAclRules in launcher/src/least-privilege.ts. */}}
 {{- define "livevote.redisAclRules" -}}
 {{- $p := .prefix -}}
-{{- $out := list "resetkeys" "resetchannels" "-@all" -}}
+{{- $out := list "resetkeys" "resetchannels" "clearselectors" "-@all" -}}
 {{- range .user.commands | default list }}{{ $out = append $out (printf "+%s" .) }}{{ end -}}
-{{- range .user.keys | default list }}{{ $out = append $out (printf "~%s" (replace "{prefix}" $p .pattern)) }}{{ end -}}
+{{- range .user.keys | default list }}{{ $out = append $out (include "livevote.redisAclKey" (dict "key" . "prefix" $p)) }}{{ end -}}
 {{- range .user.channels | default list }}{{ $out = append $out (printf "&%s" (replace "{prefix}" $p .)) }}{{ end -}}
+{{- range $s := .user.selectors | default list -}}
+{{- $sel := list -}}
+{{- range $s.keys }}{{ $sel = append $sel (include "livevote.redisAclKey" (dict "key" . "prefix" $p)) }}{{ end -}}
+{{- range $s.commands }}{{ $sel = append $sel (printf "+%s" .) }}{{ end -}}
+{{- $out = append $out (printf "(%s)" (join " " $sel)) -}}
+{{- end -}}
 {{- join " " $out -}}
 {{- end -}}
 

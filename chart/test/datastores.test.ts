@@ -29,26 +29,35 @@ const replaceOnce = (text: string, from: string, to: string) => {
   return text.replace(from, to);
 };
 
-/** Commands, key patterns and channel patterns an ACL rule grants. */
-function grants(rule: string) {
-  const t = rule.replace(/"\s*$/, '').split(/\s+/);
+/** Commands, key patterns and channel patterns of one list of ACL rules. */
+function grantsOf(t: string[]) {
   return {
     commands: new Set(t.filter((x) => x.startsWith('+')).map((x) => x.slice(1))),
-    keys: new Set(t.filter((x) => x.startsWith('~'))),
+    keys: new Set(t.filter((x) => /^(%R|%W|%RW)?~/.test(x))),
     channels: new Set(t.filter((x) => x.startsWith('&'))),
   };
 }
 
-interface AclKey { pattern: string }
-interface AclUser { name: string; enabled?: boolean; commands?: string[]; keys?: AclKey[]; channels?: string[] }
+/** What an ACL rule grants: at the root, and in each (selector), in order. */
+function grants(rule: string) {
+  const text = rule.replace(/"\s*$/, '');
+  const selectors = [...text.matchAll(/\(([^)]*)\)/g)].map((m) => grantsOf(m[1]!.trim().split(/\s+/)));
+  return { ...grantsOf(text.replace(/\([^)]*\)/g, ' ').trim().split(/\s+/)), selectors };
+}
+
+interface AclKey { pattern: string; access?: string }
+interface AclSelector { keys: AclKey[]; commands: string[] }
+interface AclUser { name: string; enabled?: boolean; commands?: string[]; keys?: AclKey[]; channels?: string[]; selectors?: AclSelector[] }
 /** The one source of the Redis ACL users, read by the chart and by the launcher. */
 const aclSource = join(chartDir, 'files', 'redis-acl.json');
 
 /** What the file says a user's rules are, written out independently of both renderers. */
+const key = (k: AclKey, prefix: string) => `${{ R: '%R', W: '%W' }[k.access ?? ''] ?? ''}~${k.pattern.replaceAll('{prefix}', prefix)}`;
 const expectedRules = (u: AclUser, prefix: string) => [
   ...(u.commands ?? []).map((c) => `+${c}`),
-  ...(u.keys ?? []).map((k) => `~${k.pattern.replaceAll('{prefix}', prefix)}`),
+  ...(u.keys ?? []).map((k) => key(k, prefix)),
   ...(u.channels ?? []).map((c) => `&${c.replaceAll('{prefix}', prefix)}`),
+  ...(u.selectors ?? []).map((s) => `(${[...s.keys.map((k) => key(k, prefix)), ...s.commands.map((c) => `+${c}`)].join(' ')})`),
 ].join(' ');
 
 /** The rendered write-acl.sh as user -> rules (after the password, or after "off resetpass"). */
@@ -133,7 +142,7 @@ describe('bundled Redis: ACL users and persistence', () => {
     expect([...local.keys()], 'the local stack has exactly the file\'s users, in its order').toEqual(file.users.map((u) => u.name));
     for (const u of file.users) {
       const want = grants(expectedRules(u, 'lv:'));
-      expect(chart.get(u.name)!.rules, `chart: ${u.name} starts from nothing`).toMatch(/^resetkeys resetchannels -@all( |$)/);
+      expect(chart.get(u.name)!.rules, `chart: ${u.name} starts from nothing`).toMatch(/^resetkeys resetchannels clearselectors -@all( |$)/);
       expect(grants(chart.get(u.name)!.rules), `chart: ${u.name}`).toEqual(want);
       expect(grants(local.get(u.name)!.rules), `local stack: ${u.name}`).toEqual(want);
       // Same text on both sides, so one reading of the file decides both.
@@ -151,30 +160,47 @@ describe('bundled Redis: ACL users and persistence', () => {
     expect(envNames).toEqual(file.users.filter((u) => u.enabled !== false).map((u) => `REDIS_${u.name.toUpperCase()}_PASSWORD`));
   });
 
-  it('follows an edit of that file on both sides, and both refuse a field they cannot render yet', () => {
+  it('follows an edit of that file on both sides, and both refuse a field they cannot render', () => {
     const copy = join(tmp, 'chart-copy');
     cpSync(chartDir, copy, { recursive: true, filter: (f) => relative(chartDir, f).split(sep)[0] !== 'test' });
-    const edited = JSON.parse(readFileSync(aclSource, 'utf8')) as { users: AclUser[] };
-    const server = edited.users.find((u) => u.name === 'server')!;
-    server.commands!.push('xinfo|help');
-    server.keys!.push({ pattern: '{prefix}edited:*' });
+    const original = readFileSync(aclSource, 'utf8');
     const editedFile = join(copy, 'files', 'redis-acl.json');
-    writeFileSync(editedFile, JSON.stringify(edited));
-    const rendered = parseManifests(renderCopy(copy).stdout).find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'lv-livevote-redis');
-    const chartServer = grants(chartAclRules(rendered.data['write-acl.sh']).get('server')!.rules);
-    const localServer = grants(localAclRules(redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' }, editedFile)).get('server')!.rules);
-    for (const g of [chartServer, localServer]) {
-      expect(g.commands.has('xinfo|help')).toBe(true);
-      expect(g.keys.has('~lv:edited:*')).toBe(true);
-    }
+    const local = () => redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' }, editedFile);
+    const edit = (change: (server: AclUser) => void) => {
+      const edited = JSON.parse(original) as { users: AclUser[] };
+      change(edited.users.find((u) => u.name === 'server')!);
+      writeFileSync(editedFile, JSON.stringify(edited));
+    };
 
-    // A Redis 7 key selector is not rendered yet: neither side may silently drop it.
-    server.keys!.push({ pattern: '{prefix}votes', access: 'R' } as AclKey);
-    writeFileSync(editedFile, JSON.stringify(edited));
-    const r = renderCopy(copy);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/redis-acl\.json: user server: key .*unknown field\(s\) \[access\]/);
-    expect(() => redisAclLines('lv:', { redisAdmin: 'a', redisServer: 's', redisConsumer: 'c' }, editedFile)).toThrow(/user server: key .*unknown field\(s\) access/);
+    edit((server) => {
+      server.commands!.push('xinfo|help');
+      server.selectors![0]!.commands.push('xlen');
+      server.selectors!.push({ keys: [{ pattern: '{prefix}edited:*', access: 'R' }, { pattern: '{prefix}other' }], commands: ['get'] });
+    });
+    const rendered = parseManifests(renderCopy(copy).stdout).find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'lv-livevote-redis');
+    const chartRules = chartAclRules(rendered.data['write-acl.sh']).get('server')!.rules;
+    const localRules = localAclRules(local()).get('server')!.rules;
+    expect(chartRules).toBe(localRules);
+    const g = grants(chartRules);
+    expect(g.commands.has('xinfo|help')).toBe(true);
+    expect(g.selectors[0]!.commands).toEqual(new Set(['xadd', 'xlen']));
+    expect(g.selectors.at(-1)).toEqual({ commands: new Set(['get']), keys: new Set(['%R~lv:edited:*', '~lv:other']), channels: new Set() });
+
+    // Neither side may silently drop what it cannot render, nor render a bad access mode.
+    const refusals: [(server: AclUser) => void, RegExp, RegExp][] = [
+      [(s) => void ((s.selectors![0]!.keys[0] as AclKey & { flags?: string }).flags = 'x'), /user server: selector 1: key \{prefix\}votes: unknown field\(s\) \[flags\]/, /user server: selector 1: key \{prefix\}votes: unknown field\(s\) flags/],
+      [(s) => void ((s.selectors![1] as AclSelector & { channels?: string[] }).channels = ['x']), /user server: selector 2: unknown field\(s\) \[channels\]/, /user server: selector 2: unknown field\(s\) channels/],
+      [(s) => void (s.selectors![0]!.keys[0]!.access = 'X'), /user server: selector 1: key \{prefix\}votes: "access" must be/, /user server: selector 1: key \{prefix\}votes: "access" must be/],
+      [(s) => void (s.selectors![2]!.commands = []), /user server: selector 3: needs "keys" and "commands"/, /user server: selector 3: needs "keys" and "commands"/],
+      [(s) => void ((s as AclUser & { grants?: string[] }).grants = []), /user server: unknown field\(s\) \[grants\]/, /user server: unknown field\(s\) grants/],
+    ];
+    for (const [change, chartError, localError] of refusals) {
+      edit(change);
+      const r = renderCopy(copy);
+      expect(r.status, String(chartError)).not.toBe(0);
+      expect(r.stderr).toMatch(chartError);
+      expect(local).toThrow(localError);
+    }
   });
 
   it('refuses anyone without a user, and the default user', () => {
@@ -183,7 +209,7 @@ describe('bundled Redis: ACL users and persistence', () => {
     expect(cli('ping').stdout).toMatch(/NOAUTH/);
     expect(cli('--user', 'default', '--pass', 'anything', 'ping').stdout + cli('--user', 'default', '--pass', 'anything', 'ping').stderr).toMatch(/WRONGPASS|invalid username-password/i);
     expect(cli('--user', 'server', '--pass', 'not-the-password', 'ping').stdout + cli('--user', 'server', '--pass', 'not-the-password', 'ping').stderr).toMatch(/WRONGPASS|invalid username-password/i);
-    expect(cli('--user', 'server', '--pass', passwords.server, 'ping').stdout.trim()).toBe('PONG');
+    expect(cli('--user', 'server', '--pass', passwords.server, 'client', 'setname', 'x').stdout.trim()).toBe('OK');
   });
 
   it('lets the server add votes, keep idempotency and rate-limit keys, and listen for tallies; nothing more', async () => {

@@ -1,0 +1,422 @@
+/**
+ * The Redis ACL of chart/files/redis-acl.json on real redis-servers (7.0 or later), loaded twice:
+ * as the chart renders it (the init container's write-acl.sh) and as `npm start` writes it
+ * (the launcher's redisAclLines). On each:
+ * - the services' own code (the server's vote intake, rate limits and tally subscription, the
+ *   consumer's VoteStream), connecting the way the services connect, runs every command it sends,
+ *   on its real keys, without a single ACL denial, and every command the file grants is one it ran;
+ * - every forbidden (user, command, key) pair in the table below answers NOPERM, and a script
+ *   run with EVAL gains nothing over the commands the user may run itself.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSUMER_GROUP, redisKeys, type TallyMessage } from '@livevote/contract';
+import { RedisServer, freePort } from '@livevote/harness';
+import { redisAclLines } from '@livevote/launcher';
+import { createLogger, createRedis, waitReady } from '@livevote/service-kit';
+// The services' own Redis code, so that this test follows what they really send.
+import { VoteIntake } from '../../server/src/vote-intake.ts';
+import { createRateLimits } from '../../server/src/rate-limits.ts';
+import { sampleRedisMemory } from '../../server/src/redis-memory.ts';
+import type { ServerMetrics } from '../../server/src/metrics.ts';
+import { VoteStream } from '../../consumer/src/vote-stream.ts';
+import { chartDir, render, run } from './lib.ts';
+
+const PREFIX = 'lv:';
+const keys = redisKeys(PREFIX);
+const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
+type User = keyof typeof passwords;
+const logger = createLogger('redis-acl-test', 'silent');
+
+const tmp = mkdtempSync(join(tmpdir(), 'livevote-redis-acl-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** The chart's ACL file: its rendered write-acl.sh, run as the init container runs it. */
+function chartAclFile(): string {
+  const cm = render([]).find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'lv-livevote-redis');
+  const dir = join(tmp, 'chart-acl');
+  mkdirSync(dir);
+  const script = (cm.data['write-acl.sh'] as string).replace('> /acl/users.acl', `> ${dir}/users.acl`);
+  const env = { PATH: process.env.PATH, ...Object.fromEntries(Object.entries(passwords).map(([u, p]) => [`REDIS_${u.toUpperCase()}_PASSWORD`, p])) };
+  const r = run('sh', ['-c', script], { env });
+  if (r.status !== 0) throw new Error(`write-acl.sh failed: ${r.stderr}`);
+  return join(dir, 'users.acl');
+}
+
+/** The local stack's ACL file, as launcher/src/start.ts writes it. */
+function launcherAclFile(): string {
+  const file = join(tmp, 'launcher-users.acl');
+  writeFileSync(file, redisAclLines(PREFIX, { redisAdmin: passwords.admin, redisServer: passwords.server, redisConsumer: passwords.consumer }).join('\n') + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** What the file grants each user: every command, at the root or in a selector. */
+function grantedCommands(user: string): string[] {
+  const doc = JSON.parse(readFileSync(join(chartDir, 'files', 'redis-acl.json'), 'utf8')) as { users: { name: string; commands?: string[]; selectors?: { commands: string[] }[] }[] };
+  const u = doc.users.find((x) => x.name === user)!;
+  return [...new Set([...(u.commands ?? []), ...(u.selectors ?? []).flatMap((s) => s.commands)])];
+}
+
+const flatToObject = (flat: unknown[]) => {
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) o[String(flat[i])] = flat[i + 1];
+  return o;
+};
+
+/**
+ * Forbidden (user, command with its keys or channels) pairs: each must answer NOPERM. The
+ * reproduction of the issue is the first row: before selectors, the server's DEL lv:votes gave 1.
+ */
+const other = 'other:key';
+const FORBIDDEN: [User, ...string[]][] = [
+  // server: the votes stream is XADD-only (and the vote script's EVAL/EVALSHA)
+  ['server', 'DEL', 'lv:votes'],
+  ['server', 'UNLINK', 'lv:votes'],
+  ['server', 'SET', 'lv:votes', 'x'],
+  ['server', 'GET', 'lv:votes'],
+  ['server', 'DECR', 'lv:votes'],
+  ['server', 'INCR', 'lv:votes'],
+  ['server', 'EXPIRE', 'lv:votes', '1'],
+  ['server', 'RENAME', 'lv:votes', 'lv:idem:x'],
+  ['server', 'XTRIM', 'lv:votes', 'MAXLEN', '0'],
+  ['server', 'XDEL', 'lv:votes', '0-1'],
+  ['server', 'XACK', 'lv:votes', CONSUMER_GROUP, '0-1'],
+  ['server', 'XRANGE', 'lv:votes', '-', '+'],
+  ['server', 'XLEN', 'lv:votes'],
+  ['server', 'XREADGROUP', 'GROUP', CONSUMER_GROUP, 'x', 'STREAMS', 'lv:votes', '>'],
+  ['server', 'XGROUP', 'CREATE', 'lv:votes', 'g', '$', 'MKSTREAM'],
+  ['server', 'XGROUP', 'DESTROY', 'lv:votes', CONSUMER_GROUP],
+  ['server', 'XSETID', 'lv:votes', '9999999999999-0'],
+  // server: the dead-letter stream and other keys are not its own
+  ['server', 'XADD', 'lv:votes:dead', '*', 'a', 'b'],
+  ['server', 'XRANGE', 'lv:votes:dead', '-', '+'],
+  ['server', 'XADD', 'lv:votesx', '*', 'a', 'b'],
+  ['server', 'XADD', 'lv:idem:x', '*', 'a', 'b'],
+  ['server', 'XADD', 'lv:rl:x', '*', 'a', 'b'],
+  ['server', 'GET', other],
+  ['server', 'SET', other, 'x'],
+  ['server', 'GET', 'lv:idem'],
+  ['server', 'GET', 'lv:tally'],
+  ['server', 'XADD', other, '*', 'a', 'b'],
+  // server: idempotency records are GET/SET only
+  ['server', 'DEL', 'lv:idem:x'],
+  ['server', 'EXPIRE', 'lv:idem:x', '1'],
+  ['server', 'GETDEL', 'lv:idem:x'],
+  ['server', 'INCR', 'lv:idem:x'],
+  ['server', 'PTTL', 'lv:idem:x'],
+  // server: rate-limit counters only through rate-limit-redis's script (PTTL, SET PX, INCR)
+  ['server', 'DEL', 'lv:rl:votes:203.0.113.9'],
+  ['server', 'DECR', 'lv:rl:votes:203.0.113.9'],
+  ['server', 'GET', 'lv:rl:votes:203.0.113.9'],
+  ['server', 'EXPIRE', 'lv:rl:votes:203.0.113.9', '1'],
+  ['server', 'PERSIST', 'lv:rl:votes:203.0.113.9'],
+  ['server', 'GETDEL', 'lv:rl:votes:203.0.113.9'],
+  // server: scripts only with the keys of its own two scripts, and EVAL only for the vote script
+  ['server', 'EVAL', 'return 1', '1', 'lv:rl:x'],
+  ['server', 'EVAL', 'return 1', '2', 'lv:rl:x', 'lv:votes'],
+  ['server', 'EVALSHA', 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db', '2', 'lv:idem:x', 'lv:rl:x'],
+  ['server', 'EVAL', 'return 1', '1', 'lv:votes:dead'],
+  ['server', 'EVAL', 'return 1', '1', other],
+  ['server', 'EVAL_RO', 'return 1', '1', 'lv:idem:x'],
+  ['server', 'FCALL', 'f', '1', 'lv:votes'],
+  // server: listens for tallies, never publishes, never listens elsewhere
+  ['server', 'PUBLISH', 'lv:tally', '{}'],
+  ['server', 'PUBLISH', 'lv:other', '{}'],
+  ['server', 'SUBSCRIBE', 'lv:other'],
+  ['server', 'PSUBSCRIBE', 'lv:*'],
+  // server: nothing on the whole server
+  ['server', 'FLUSHALL'],
+  ['server', 'KEYS', '*'],
+  ['server', 'SCAN', '0'],
+  ['server', 'CONFIG', 'GET', 'appendfsync'],
+  ['server', 'CONFIG', 'SET', 'appendfsync', 'no'],
+  ['server', 'ACL', 'LIST'],
+  ['server', 'SCRIPT', 'FLUSH'],
+  ['server', 'CLIENT', 'LIST'],
+  ['server', 'SELECT', '1'],
+  ['server', 'MULTI'],
+  ['server', 'PING'],
+  // consumer: the votes stream is read in the group, acknowledged and trimmed, never written
+  ['consumer', 'XADD', 'lv:votes', '*', 'vid', 'forged', 'option', 'cats', 'ts', '1'],
+  ['consumer', 'DEL', 'lv:votes'],
+  ['consumer', 'UNLINK', 'lv:votes'],
+  ['consumer', 'XDEL', 'lv:votes', '0-1'],
+  ['consumer', 'XSETID', 'lv:votes', '9999999999999-0'],
+  ['consumer', 'XCLAIM', 'lv:votes', CONSUMER_GROUP, 'x', '0', '0-1'],
+  ['consumer', 'XGROUP', 'DESTROY', 'lv:votes', CONSUMER_GROUP],
+  ['consumer', 'XGROUP', 'SETID', 'lv:votes', CONSUMER_GROUP, '$'],
+  ['consumer', 'XGROUP', 'CREATECONSUMER', 'lv:votes', CONSUMER_GROUP, 'x'],
+  ['consumer', 'XINFO', 'STREAM', 'lv:votes'],
+  ['consumer', 'EXPIRE', 'lv:votes', '1'],
+  // consumer: the dead-letter stream is XADD-only
+  ['consumer', 'XRANGE', 'lv:votes:dead', '-', '+'],
+  ['consumer', 'XLEN', 'lv:votes:dead'],
+  ['consumer', 'XTRIM', 'lv:votes:dead', 'MAXLEN', '0'],
+  ['consumer', 'DEL', 'lv:votes:dead'],
+  ['consumer', 'XREADGROUP', 'GROUP', CONSUMER_GROUP, 'x', 'STREAMS', 'lv:votes:dead', '>'],
+  // consumer: SET anything, and nothing of the server's keys
+  ['consumer', 'SET', 'lv:votes', 'x'],
+  ['consumer', 'SET', 'lv:votes:dead', 'x'],
+  ['consumer', 'SET', 'lv:idem:x', 'x'],
+  ['consumer', 'SET', 'lv:rl:x', 'x'],
+  ['consumer', 'SET', other, 'x'],
+  ['consumer', 'GET', 'lv:idem:x'],
+  ['consumer', 'GET', 'lv:rl:x'],
+  ['consumer', 'INCR', 'lv:rl:x'],
+  ['consumer', 'XADD', other, '*', 'a', 'b'],
+  ['consumer', 'EVAL', 'return 1', '1', 'lv:votes'],
+  ['consumer', 'EVAL', 'return 1', '0'],
+  ['consumer', 'SCRIPT', 'LOAD', 'return 1'],
+  // consumer: publishes tallies, never listens, never publishes elsewhere
+  ['consumer', 'SUBSCRIBE', 'lv:tally'],
+  ['consumer', 'PUBLISH', 'lv:other', '{}'],
+  ['consumer', 'FLUSHALL'],
+  ['consumer', 'KEYS', '*'],
+  ['consumer', 'CONFIG', 'GET', 'appendfsync'],
+  ['consumer', 'ACL', 'LIST'],
+  ['consumer', 'PING'],
+  // probe: PING and nothing else
+  ['probe', 'GET', 'lv:idem:x'],
+  ['probe', 'SET', other, 'x'],
+  ['probe', 'XADD', 'lv:votes', '*', 'a', 'b'],
+  ['probe', 'XRANGE', 'lv:votes', '-', '+'],
+  ['probe', 'DEL', 'lv:votes'],
+  ['probe', 'INFO'],
+  ['probe', 'CLIENT', 'SETNAME', 'x'],
+  ['probe', 'SUBSCRIBE', 'lv:tally'],
+  ['probe', 'PUBLISH', 'lv:tally', '{}'],
+  ['probe', 'EVAL', 'return 1', '0'],
+  ['probe', 'KEYS', '*'],
+  ['probe', 'CONFIG', 'GET', 'appendfsync'],
+  ['probe', 'FLUSHALL'],
+];
+
+/** Scripts the server may start (EVAL with its vote script's keys) that try what it may not do itself. */
+const FORBIDDEN_IN_SCRIPT: [string, string[]][] = [
+  ["return redis.call('DEL', KEYS[1])", ['lv:votes']],
+  ["return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)", ['lv:votes']],
+  ["return redis.call('SET', KEYS[1], 'x')", ['lv:votes']],
+  ["return redis.call('XRANGE', KEYS[1], '-', '+')", ['lv:votes']],
+  ["return redis.call('DEL', KEYS[1])", ['lv:idem:x']],
+  ["return redis.call('XADD', 'lv:votes:dead', '*', 'a', 'b')", ['lv:votes']],
+  ["return redis.call('GET', 'other:key')", ['lv:idem:x']],
+  ["return redis.call('DEL', 'lv:rl:x')", []],
+  ["return redis.call('PUBLISH', 'lv:tally', '{}')", []],
+];
+
+const SOURCES = { chart: chartAclFile, launcher: launcherAclFile } as const;
+type Source = keyof typeof SOURCES;
+const aclLists: Partial<Record<Source, string[]>> = {};
+
+for (const source of Object.keys(SOURCES) as Source[]) {
+  describe(`Redis ACL as ${source === 'chart' ? 'the chart renders it' : '`npm start` writes it'}`, () => {
+    let redis: RedisServer;
+    let admin: Redis;
+    const clients: Redis[] = [];
+    const url = (user: User) => `redis://${user}:${passwords[user]}@127.0.0.1:${redis.options.port}/0`;
+    /** A plain client as `user`, with no handshake beyond HELLO/AUTH, for the forbidden table. */
+    const plain = async (user: User) => {
+      const c = new Redis({ port: redis.options.port, host: '127.0.0.1', username: user, password: passwords[user], enableReadyCheck: false, disableClientInfo: true, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+      clients.push(c);
+      c.on('error', () => {});
+      await c.connect();
+      return c;
+    };
+    const service = async (user: User, role: 'request' | 'worker' | 'subscriber', name: string, commandTimeoutMs: number | null = 5000) => {
+      const c = createRedis({ url: url(user), role, name, logger, commandTimeoutMs });
+      clients.push(c);
+      await waitReady(c, 10_000);
+      return c;
+    };
+    /** Denials Redis logged for a user since the last ACL LOG RESET. */
+    const denials = async (user: string) => {
+      const log = (await admin.call('ACL', 'LOG')) as unknown[][];
+      return log.map(flatToObject).filter((e) => e.username === user)
+        // ioredis's CLIENT SETINFO: unknown to Redis 7.0 (so no grant can name it), NOPERM on
+        // 7.2+; ioredis ignores the answer either way.
+        .filter((e) => e.object !== 'client|setinfo')
+        .map((e) => `${e.reason} ${e.object} (${e.context})`);
+    };
+    /** Commands run (calls, scripts' included) since the last CONFIG RESETSTAT. */
+    const commandsRun = async () => {
+      const info = (await admin.call('INFO', 'commandstats')) as string;
+      return new Set([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].filter((m) => Number(m[2]) > 0).map((m) => m[1]!));
+    };
+    const resetObservations = async () => {
+      await admin.call('CONFIG', 'RESETSTAT');
+      await admin.call('ACL', 'LOG', 'RESET');
+    };
+
+    beforeAll(async () => {
+      const aclFile = SOURCES[source]();
+      redis = new RedisServer({ dir: join(tmp, `redis-${source}`), port: await freePort(), persistence: false, extraArgs: ['--aclfile', aclFile] });
+      await redis.start();
+      admin = new Redis({ port: redis.options.port, host: '127.0.0.1', username: 'admin', password: passwords.admin, protocol: 2, maxRetriesPerRequest: 1, lazyConnect: true });
+      await admin.connect();
+      aclLists[source] = ((await admin.call('ACL', 'LIST')) as string[]);
+    });
+    afterAll(async () => {
+      for (const c of clients) c.disconnect();
+      admin?.disconnect();
+      await redis?.stop();
+    });
+
+    it('loads the file with a selector for every command on a key', async () => {
+      const server = aclLists[source]!.find((l) => l.startsWith('user server '))!;
+      const selectors = [...server.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]!.split(' ').sort().join(' '));
+      expect(selectors).toContain('%W~lv:votes +xadd -@all resetchannels');
+      expect(selectors).toContain('+eval +evalsha -@all resetchannels ~lv:idem:* ~lv:votes');
+      // No key pattern at the root: every command on a key comes from a selector.
+      for (const u of ['server', 'consumer', 'probe']) {
+        const line = aclLists[source]!.find((l) => l.startsWith(`user ${u} `))!;
+        expect(line.replace(/\([^)]*\)/g, ''), u).not.toMatch(/(^| )(%R|%W|%RW)?~/);
+      }
+    });
+
+    let tallies: string[] = [];
+    it('runs what the server sends, on its real keys, with no denial; and it sends every command it is granted', async () => {
+      await resetObservations();
+      // The server's connections, as server/src/main.ts makes them.
+      const r = await service('server', 'request', 'server');
+      const intakeRedis = await service('server', 'request', 'server:intake', null);
+      const sub = await service('server', 'subscriber', 'server:sub');
+      // Any metric the code touches is a no-op here.
+      const metrics = new Proxy({}, { get: () => ({ inc() {}, set() {}, observe() {}, labels: () => ({ inc() {}, set() {} }) }) }) as ServerMetrics;
+      sub.on('message', (_channel: string, message: string) => tallies.push(message));
+      expect(await sub.subscribe(keys.tallyChannel)).toBe(1);
+
+      // Votes: XADD without a key; the keyed-vote script with an Idempotency-Key: EVAL on the
+      // connection's first call, EVALSHA after, and EVAL again once Redis lost its scripts.
+      const intake = new VoteIntake({ redis: intakeRedis, keys, idempotencyWindowSeconds: 3600, outcomeWaitMs: 5000, stallMs: 5000 });
+      expect((await intake.cast('cats', undefined)).kind).toBe('accepted');
+      expect(await intake.cast('dogs', 'acl-key-00000001')).toEqual({ kind: 'accepted', id: 'acl-key-00000001' });
+      expect(await intake.cast('dogs', 'acl-key-00000001')).toEqual({ kind: 'replayed', id: 'acl-key-00000001' });
+      expect(await intake.cast('cats', 'acl-key-00000001')).toEqual({ kind: 'key-reused', id: 'acl-key-00000001' });
+      await admin.call('SCRIPT', 'FLUSH');
+      expect((await intake.cast('cats', 'acl-key-00000002')).kind).toBe('accepted');
+      expect(await admin.xlen(keys.votes)).toBe(3);
+      expect(await admin.ttl(keys.idempotency('acl-key-00000001'))).toBeGreaterThan(3000);
+
+      // Rate limits through rate-limit-redis: SCRIPT LOAD, then EVALSHA of its increment script
+      // (PTTL, SET PX, INCR); after Redis lost its scripts, NOSCRIPT, SCRIPT LOAD and EVALSHA again.
+      const limits = createRateLimits({ enabled: true, redis: r, prefix: keys.rateLimit, votesPerMinute: 5, streamsPerMinute: 2, metrics });
+      expect(await limits.streams('203.0.113.9')).toEqual({ allowed: true });
+      expect(await limits.streams('203.0.113.9')).toEqual({ allowed: true });
+      const third = await limits.streams('203.0.113.9');
+      expect(third.allowed).toBe(false);
+      await admin.call('SCRIPT', 'FLUSH');
+      expect(await limits.streams('203.0.113.9')).toMatchObject({ allowed: false });
+      expect(await admin.get(`${keys.rateLimit}streams:203.0.113.9`)).toBe('4');
+      expect(await admin.pttl(`${keys.rateLimit}streams:203.0.113.9`)).toBeGreaterThan(0);
+
+      // The Redis memory gauges: INFO memory.
+      let used = 0;
+      const gauges = new Proxy({}, { get: (_t, name) => ({ set: (v: number) => (name === 'redisMemoryUsed' ? (used = v) : 0), inc() {} }) }) as ServerMetrics;
+      const stop = sampleRedisMemory(r, gauges, 60_000);
+      await expect.poll(() => used, { timeout: 5000 }).toBeGreaterThan(0);
+      stop();
+
+      expect(await denials('server')).toEqual([]);
+      const ran = await commandsRun();
+      for (const c of grantedCommands('server')) expect(ran, `the server is granted ${c} but never sent it`).toContain(c);
+    });
+
+    it('runs what the consumer sends, on its real keys, with no denial; and it sends every command it is granted', async () => {
+      await resetObservations();
+      // The consumer's two connections, as consumer/src/main.ts makes them.
+      const r = await service('consumer', 'worker', 'consumer:pod-1');
+      const blocking = await service('consumer', 'worker', 'consumer:pod-1:read');
+      const stream = new VoteStream(r, keys, 'pod-1');
+      await stream.ensureGroup();
+      await stream.ensureGroup(); // BUSYGROUP, swallowed
+      const fresh = await stream.read(blocking, 10, 100, '>');
+      expect(fresh).toHaveLength(3);
+      const own = await stream.read(blocking, 10, 0, '0');
+      expect(own.map((e) => e.id)).toEqual(fresh.map((e) => e.id));
+      const counts = await stream.deliveryCounts(own[0]!.id, own.at(-1)!.id, own.length);
+      expect([...counts.values()]).toEqual([2, 2, 2]);
+
+      // A poison entry: copied to the dead-letter stream and acknowledged in one MULTI.
+      await stream.deadLetter(own[0]!, 'test', 2);
+      expect(await admin.xlen(keys.deadLetter)).toBe(1);
+      // Another pod takes over the rest (XAUTOCLAIM) and acknowledges them.
+      const other = new VoteStream(r, keys, 'pod-2');
+      const claimed = await other.reclaim(0, 10);
+      expect(claimed.entries.map((e) => e.id)).toEqual(own.slice(1).map((e) => e.id));
+      await other.ack(claimed.entries.map((e) => e.id));
+
+      const tally: TallyMessage = { cats: 1, dogs: 1, total: 2, seq: 1, updatedAt: new Date().toISOString() };
+      await stream.publish(tally);
+      await expect.poll(() => tallies.map((t) => JSON.parse(t) as TallyMessage), { timeout: 5000 }).toEqual([tally]);
+
+      expect(await stream.trimAcknowledged()).toBe(2);
+      expect(await stream.forgetIdleConsumers(0)).toEqual(['pod-2']);
+      expect(await stream.oldestEntryId()).toBe(own.at(-1)!.id);
+      expect(await stream.stats()).toEqual({ length: 1, pending: 0, lag: 0 });
+
+      expect(await denials('consumer')).toEqual([]);
+      const ran = await commandsRun();
+      for (const c of grantedCommands('consumer')) expect(ran, `the consumer is granted ${c} but never sent it`).toContain(c);
+    });
+
+    if (source === 'chart') {
+      it('answers PING for the readiness probe', async () => {
+        expect(await (await plain('probe')).ping()).toBe('PONG');
+      });
+    } else {
+      it('has no login for the probe user (nothing probes the local stack)', () => {
+        const r = run('redis-cli', ['-p', String(redis.options.port), '--no-auth-warning', '--user', 'probe', '--pass', passwords.probe, 'ping'], { env: { PATH: process.env.PATH } });
+        expect(r.stdout + r.stderr).toMatch(/WRONGPASS|invalid username-password/i);
+      });
+    }
+
+    const rows = FORBIDDEN.filter(([user]) => source === 'chart' || user !== 'probe');
+    it.each(rows.map((row) => ({ name: row.join(' ').slice(0, 90), row })))('refuses $name with NOPERM', async ({ row: [user, ...command] }) => {
+      // A fresh connection each time: a refused SUBSCRIBE or MULTI must not leave state behind.
+      const c = await plain(user);
+      await expect(c.call(command[0]!, ...command.slice(1))).rejects.toThrow(/^NOPERM /);
+      c.disconnect();
+    });
+
+    it('refuses commands queued in the consumer\'s MULTI that it may not run itself', async () => {
+      const c = await plain('consumer');
+      await expect(c.multi().xack(keys.votes, CONSUMER_GROUP, '0-1').xadd(keys.votes, '*', 'vid', 'forged').exec()).rejects.toThrow(/EXECABORT|NOPERM/);
+      expect(await admin.xlen(keys.votes)).toBe(1);
+    });
+
+    it.each(FORBIDDEN_IN_SCRIPT.map(([lua, k]) => ({ lua, k })))('gives the server nothing more through a script: $lua', async ({ lua, k }) => {
+      const c = await plain('server');
+      await expect(c.call('EVAL', lua, String(k.length), ...k)).rejects.toThrow(/NOPERM|no permissions|The user executing the script can't/);
+    });
+
+    it('left the data as the services made it', async () => {
+      expect(await admin.xlen(keys.votes)).toBe(1);
+      expect(await admin.xlen(keys.deadLetter)).toBe(1);
+      expect(await admin.exists(other, 'lv:idem:x', 'lv:rl:x', 'lv:votesx')).toBe(0);
+    });
+  });
+}
+
+describe('the chart\'s and the local stack\'s ACL, as Redis loaded them', () => {
+  it('are the same users with the same rules (the probe user is off locally)', () => {
+    // Redis lists a user's commands in no fixed order: compare each rule set as a sorted set.
+    const rules = (text: string) => text.trim().split(/\s+/).sort().join(' ');
+    const normalize = (lines: string[]) => lines.map((l) => {
+      const m = /^user (\S+) (?:on|off)(?: #[0-9a-f]{64})* (.*)$/.exec(l)!;
+      const selectors = [...m[2]!.matchAll(/\(([^)]*)\)/g)].map((x) => `(${rules(x[1]!)})`);
+      return [m[1], rules(m[2]!.replace(/\([^)]*\)/g, ' ')), ...selectors].join(' | ');
+    });
+    expect(aclLists.chart, 'both loaded').toBeDefined();
+    expect(normalize(aclLists.launcher!)).toEqual(normalize(aclLists.chart!));
+    // Same passwords, so every user that logs in on both has the same password hash too.
+    for (const u of ['server', 'consumer', 'admin']) {
+      const hash = (lines: string[]) => / #([0-9a-f]{64}) /.exec(lines.find((l) => l.startsWith(`user ${u} `))!)?.[1];
+      expect(hash(aclLists.launcher!), u).toBe(hash(aclLists.chart!));
+    }
+    expect(aclLists.chart!.find((l) => l.startsWith('user probe '))).toMatch(/^user probe on /);
+    expect(aclLists.launcher!.find((l) => l.startsWith('user probe '))).toMatch(/^user probe off /);
+  });
+});
