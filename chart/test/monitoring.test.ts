@@ -14,7 +14,7 @@ import {
   livevoteNames, parsePromQL, prometheusRule, renderMonitoring, ruleQueries, withGrafanaDefaults,
 } from './monitoring-lib.ts';
 
-const ALERTS = ['LiveVoteConsumerLagGrowing', 'LiveVoteDeadLettered', 'LiveVoteNoConsumer', 'LiveVoteSseDropsHigh', 'LiveVoteHigh5xxRate'];
+const ALERTS = ['LiveVoteConsumerLagGrowing', 'LiveVoteDeadLettered', 'LiveVoteNoConsumer', 'LiveVoteSseDropsHigh', 'LiveVoteHigh5xxRate', 'LiveVoteRedisMemoryHigh'];
 const isMonitoringObject = (d: K8s) =>
   String(d.apiVersion).startsWith('monitoring.coreos.com/') || (d.kind === 'ConfigMap' && d.metadata.labels?.grafana_dashboard !== undefined);
 
@@ -66,7 +66,7 @@ describe(`monitoring on (${MONITORING_VALUES})`, () => {
     }
   });
 
-  it('has exactly the five alerts, each with a severity and a runbook link to docs/operations.md', () => {
+  it('has exactly the six alerts, each with a severity and a runbook link to docs/operations.md', () => {
     const rule = prometheusRule(docs);
     expect(rule.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(rule.metadata.labels.release).toBe('kube-prometheus-stack');

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
+import { commonEnv, parseEnv } from '@livevote/service-kit';
+import { compileTrustProxy } from './client-address.ts';
+import { intEnv } from './env-int.ts';
 
 /**
  * `TRUST_PROXY`: a hop count ("1") or a comma-separated list of proxy addresses/CIDRs. Never
@@ -16,12 +18,34 @@ const trustProxy = z
       return z.NEVER;
     }
     const list = s.split(',').map((p) => p.trim()).filter(Boolean);
-    if (!list.every((p) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/.test(p))) {
-      ctx.addIssue({ code: 'custom', message: 'list entries must be IP addresses, CIDR ranges or loopback/linklocal/uniquelocal' });
+    // Compiled here by the same code main.ts uses (proxy-addr), so what passes also runs.
+    try {
+      compileTrustProxy(list);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `list entries must be IP addresses, CIDR ranges or loopback/linklocal/uniquelocal (${(err as Error).message})` });
       return z.NEVER;
     }
     return list;
   });
+
+/** One `ALLOWED_ORIGINS` entry as browsers send it in `Origin`: scheme://host[:port], never `*`. */
+function origin(o: string, ctx: z.RefinementCtx): string {
+  const refuse = (why: string) => {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(o)}: ${why}` });
+    return o;
+  };
+  if (o.includes('*')) return refuse('no wildcards: list each origin (scheme://host[:port])');
+  let url: URL;
+  try {
+    url = new URL(o);
+  } catch {
+    return refuse('not an origin: write scheme://host[:port], e.g. https://votes.example');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return refuse('not an origin: the scheme must be https or http, e.g. https://votes.example');
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash || /[?#]/.test(o))
+    return refuse('not an origin: scheme://host[:port] only, no path, query or credentials');
+  return url.origin;
+}
 
 const onOff = z.enum(['on', 'off']);
 
@@ -35,15 +59,30 @@ const shape = {
   RATE_LIMIT_VOTES_PER_MIN: intEnv(1, 1_000_000, 3000),
   /** New SSE connections per client address per minute. */
   RATE_LIMIT_STREAMS_PER_MIN: intEnv(1, 1_000_000, 1500),
-  /** Command timeout of the request-path Redis client: a down Redis answers 503 within this. */
+  /**
+   * Command timeout of the request-path Redis client (rate limits); for votes, how long a written
+   * command may wait for its reply before Redis counts as stalled and new votes get a fast 503.
+   */
   REDIS_COMMAND_TIMEOUT_MS: intEnv(50, 10_000, 400),
   RESULTS_CACHE_MS: intEnv(0, 60_000, 250),
-  IDEMPOTENCY_TTL_HOURS: intEnv(1, 24 * 30, 24),
+  /**
+   * Seconds an Idempotency-Key's record stays in Redis: Redis holds only this window's keyed
+   * votes. A retry after it is deduplicated by the consumer's applied-votes table.
+   */
+  IDEMPOTENCY_WINDOW_SECONDS: intEnv(1, 86_400, 300),
+  /** Replaced by IDEMPOTENCY_WINDOW_SECONDS: refused, so an old setting is not silently ignored. */
+  IDEMPOTENCY_TTL_HOURS: z.undefined({
+    error: 'removed: set IDEMPOTENCY_WINDOW_SECONDS instead (seconds a key is held in Redis, default 300; PostgreSQL dedupes later retries for APPLIED_RETENTION_HOURS)',
+  }).optional(),
+  /** A vote sent to Redis waits at most this for the reply, then is answered 504 "outcome unknown". */
+  VOTE_OUTCOME_WAIT_MS: intEnv(100, 60_000, 3000),
+  /** How often the server samples Redis INFO memory into livevote_redis_memory_* gauges. */
+  REDIS_MEMORY_SAMPLE_MS: intEnv(1000, 3_600_000, 15_000),
   /** Extra origins (besides the request's own) allowed to POST votes, comma-separated. */
   ALLOWED_ORIGINS: z
     .string()
     .default('')
-    .transform((s) => s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean)),
+    .transform((s, ctx) => s.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean).map((o) => origin(o, ctx))),
   SSE_TICK_MS: intEnv(0, 10_000, 100),
   /** Frames per second one process writes in all; beyond, the tick stretches (see SseHub). */
   SSE_MAX_FRAMES_PER_SEC: intEnv(100, 10_000_000, 20_000),

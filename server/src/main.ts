@@ -10,6 +10,7 @@ import { compileTrustProxy } from './client-address.ts';
 import { loadConfig } from './config.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createRateLimits } from './rate-limits.ts';
+import { sampleRedisMemory } from './redis-memory.ts';
 import { SseHub } from './sse-hub.ts';
 import { TallyReader } from './tally-reader.ts';
 import { TallySubscriber } from './tally-subscriber.ts';
@@ -29,11 +30,15 @@ const logger = createLogger('server', config.LOG_LEVEL);
 const keys = redisKeys(config.REDIS_PREFIX);
 const metrics = createServerMetrics();
 const redis = createRedis({ url: config.REDIS_URL, role: 'request', name: 'server', logger, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+// Votes have their own connection with no command timeout: once an XADD is written only its
+// reply tells whether it landed, so VoteIntake bounds the wait itself (VOTE_OUTCOME_WAIT_MS).
+const intakeRedis = createRedis({ url: config.REDIS_URL, role: 'request', name: 'server:intake', logger, commandTimeoutMs: null });
 const subscriberRedis = createRedis({ url: config.REDIS_URL, role: 'subscriber', name: 'server:sub', logger });
 const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-server', max: 10, logger, statementTimeoutMs: 5000 });
 // Start-up fails fast and loudly; after this, Redis trouble is answered with 503s, not exits.
 try {
   await waitReady(redis, 30_000);
+  await waitReady(intakeRedis, 30_000);
 } catch (err) {
   logger.fatal({ err: (err as Error).message }, 'cannot start: Redis unreachable (check REDIS_URL)');
   process.exit(1);
@@ -49,13 +54,17 @@ const hub = new SseHub({
   drainTimeoutMs: config.SSE_DRAIN_TIMEOUT_MS,
   metrics,
   logger,
-  snapshot: () => tallies.current(),
+  // PostgreSQL away: a new watcher still gets the last known tally.
+  snapshot: async () => (await tallies.read()).value,
 });
 const subscriber = new TallySubscriber({
   redis: subscriberRedis,
   channel: keys.tallyChannel,
   reread: () => tallies.fresh(),
-  onTally: (t) => hub.update(t),
+  onTally: (t) => {
+    tallies.observe(t);
+    hub.update(t);
+  },
   logger,
 });
 
@@ -68,9 +77,18 @@ const rateLimits = createRateLimits({
   votesPerMinute: config.RATE_LIMIT_VOTES_PER_MIN,
   streamsPerMinute: config.RATE_LIMIT_STREAMS_PER_MIN,
   metrics,
+  logger,
 });
+sampleRedisMemory(redis, metrics, config.REDIS_MEMORY_SAMPLE_MS);
 const app = buildApp({
-  intake: new VoteIntake(redis, keys, config.IDEMPOTENCY_TTL_HOURS * 3600),
+  intake: new VoteIntake({
+    redis: intakeRedis,
+    keys,
+    idempotencyWindowSeconds: config.IDEMPOTENCY_WINDOW_SECONDS,
+    outcomeWaitMs: config.VOTE_OUTCOME_WAIT_MS,
+    stallMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    onLateOutcome: (outcome) => metrics.votesLateOutcome.inc({ outcome }),
+  }),
   tallies,
   hub,
   metrics,
@@ -79,16 +97,16 @@ const app = buildApp({
   allowedOrigins: config.ALLOWED_ORIGINS,
   rateLimits,
   ready: async () => {
-    if (shuttingDown || redis.status !== 'ready') return false;
-    await tallies.ping();
-    return true;
+    // Ready = can take votes (docs: DESIGN "What a 2xx, a 503 and ready mean"): PostgreSQL being
+    // away degrades results and vote status, never readiness.
+    return !shuttingDown && redis.status === 'ready' && intakeRedis.status === 'ready';
   },
   clientHandler: config.CLIENT_DIR ? await loadClientHandler(config.CLIENT_DIR) : undefined,
 });
 
 void subscriber.start().catch((err) => logger.warn({ err: (err as Error).message }, 'tally subscription not started yet'));
 
-const server = http.createServer(withStreamRoute(app, { hub, metrics, rateLimits, logger, trustProxy }));
+const server = http.createServer(withStreamRoute(app, { hub, metrics, rateLimits, logger, trustProxy, allowedOrigins: config.ALLOWED_ORIGINS }));
 server.listen(config.PORT, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
@@ -114,6 +132,7 @@ async function shutdown(signal: string): Promise<void> {
     server.closeIdleConnections();
   });
   redis.disconnect();
+  intakeRedis.disconnect();
   subscriberRedis.disconnect();
   await pool.end().catch(() => {});
   logger.info('server stopped');

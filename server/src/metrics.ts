@@ -29,6 +29,33 @@ export function createServerMetrics() {
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
+    votesOutcomeUnknown: new Counter({
+      name: 'livevote_votes_outcome_unknown_total',
+      help: 'Votes answered 504 "outcome unknown": sent to Redis, no answer within VOTE_OUTCOME_WAIT_MS (or the connection dropped after the write)',
+      registers: [registry],
+    }),
+    votesLateOutcome: new Counter({
+      name: 'livevote_votes_late_outcome_total',
+      help: 'How votes answered 504 turned out once Redis answered: stored, not_stored, or unknown (connection dropped)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    redisMemoryUsed: new Gauge({
+      name: 'livevote_redis_memory_used_bytes',
+      help: 'Redis used_memory (INFO memory), sampled by the server',
+      registers: [registry],
+    }),
+    redisMaxmemory: new Gauge({
+      name: 'livevote_redis_maxmemory_bytes',
+      help: 'Redis maxmemory (INFO memory); 0 means no limit. With noeviction, writes (votes) are refused beyond it',
+      registers: [registry],
+    }),
+    rateLimitStoreErrors: new Counter({
+      name: 'livevote_rate_limit_store_errors_total',
+      help: 'Rate-limit store calls to Redis that failed (the request was let through unlimited), by limiter',
+      labelNames: ['limiter'] as const,
+      registers: [registry],
+    }),
     sseClients: new Gauge({ name: 'livevote_sse_clients', help: 'Connected SSE clients', registers: [registry] }),
     sseFrames: new Counter({ name: 'livevote_sse_frames_written_total', help: 'Tally frames written to SSE clients', registers: [registry] }),
     sseRejected: new Counter({
@@ -57,6 +84,8 @@ export function createServerMetrics() {
   }
   for (const reason of ['shutting_down', 'server_full', 'address_full', 'rate_limited']) m.sseRejected.inc({ reason }, 0);
   for (const dependency of ['redis', 'postgres']) m.dependencyErrors.inc({ dependency }, 0);
+  for (const outcome of ['stored', 'not_stored', 'unknown']) m.votesLateOutcome.inc({ outcome }, 0);
+  for (const limiter of ['votes', 'streams']) m.rateLimitStoreErrors.inc({ limiter }, 0);
   return m;
 }
 

@@ -1,7 +1,8 @@
 import type { RequestHandler } from 'express';
-import { ipKeyGenerator, rateLimit, type Options } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { ServerMetrics } from './metrics.ts';
 import { sendError } from './http-errors.ts';
 
@@ -12,6 +13,8 @@ export interface RateLimitOptions {
   votesPerMinute: number;
   streamsPerMinute: number;
   metrics: ServerMetrics;
+  /** Store errors are logged here, once per outage. */
+  logger?: Logger;
 }
 
 /** A new stream may open, or must wait this many seconds. */
@@ -20,12 +23,99 @@ export type StreamAdmission = { allowed: true } | { allowed: false; retryAfterSe
 export interface RateLimits {
   /** Express middleware for `POST /api/vote`: answers 429 itself. */
   votes: RequestHandler;
-  /** Counts one new stream for a client address. Rejects when Redis cannot count it. */
+  /** Counts one new stream for a client address; lets it through when Redis cannot count it. */
   streams: (clientAddress: string) => Promise<StreamAdmission>;
 }
 
 export const RATE_LIMITED_MESSAGE = 'too many requests from this address; retry after the Retry-After delay';
 const WINDOW_MS = 60_000;
+
+type Limiter = 'votes' | 'streams';
+
+/**
+ * rate-limit-redis loads its Lua scripts once, in init(); when that SCRIPT LOAD fails (Redis
+ * away or slow at start, an ACL without script|load) it keeps the rejected promise and every
+ * later call fails, so with passOnStoreError the limit is off for the life of the process.
+ * This store runs init again on the next call after a failed one, and counts every failed call
+ * (livevote_rate_limit_store_errors_total) and logs the first of an outage and its end.
+ */
+export class RecoveringStore implements Store {
+  readonly localKeys = false;
+  readonly prefix: string;
+  private readonly inner: RedisStore;
+  private readonly limiter: Limiter;
+  private readonly metrics: ServerMetrics;
+  private readonly logger: Logger | undefined;
+  private options: Options | undefined;
+  private loading: Promise<void> | null = null;
+  private failing = false;
+
+  constructor(inner: RedisStore, limiter: Limiter, metrics: ServerMetrics, logger?: Logger) {
+    this.inner = inner;
+    this.prefix = inner.prefix;
+    this.limiter = limiter;
+    this.metrics = metrics;
+    this.logger = logger;
+  }
+
+  /** Never rejects: a failed load is reported, and tried again on the next call. */
+  init(options: Options): void {
+    this.options = options;
+    this.load().catch((err: unknown) => this.failed(err));
+  }
+
+  private load(): Promise<void> {
+    if (!this.loading) {
+      const loading: Promise<void> = this.inner.init(this.options ?? ({ windowMs: WINDOW_MS } as Options)).catch((err: unknown) => {
+        if (this.loading === loading) this.loading = null;
+        throw err;
+      });
+      this.loading = loading;
+    }
+    return this.loading;
+  }
+
+  private failed(err: unknown): void {
+    this.metrics.rateLimitStoreErrors.inc({ limiter: this.limiter });
+    if (this.failing) return;
+    this.failing = true;
+    this.logger?.warn({ err: (err as Error).message, limiter: this.limiter }, 'rate limit store failing; requests pass unlimited until Redis answers');
+  }
+
+  private succeeded(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.logger?.info({ limiter: this.limiter }, 'rate limit store recovered; limits enforced again');
+  }
+
+  private async run<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      await this.load();
+      const result = await call();
+      this.succeeded();
+      return result;
+    } catch (err) {
+      this.failed(err);
+      throw err;
+    }
+  }
+
+  increment(key: string): Promise<IncrementResponse> {
+    return this.run(() => this.inner.increment(key));
+  }
+
+  get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    return this.run(() => this.inner.get(key));
+  }
+
+  decrement(key: string): Promise<void> {
+    return this.run(() => this.inner.decrement(key));
+  }
+
+  resetKey(key: string): Promise<void> {
+    return this.run(() => this.inner.resetKey(key));
+  }
+}
 
 /**
  * Per-address limits kept in Redis so every replica counts together. If Redis is down the
@@ -34,11 +124,26 @@ const WINDOW_MS = 60_000;
 export function createRateLimits(options: RateLimitOptions): RateLimits {
   if (!options.enabled) return { votes: (_req, _res, next) => next(), streams: async () => ({ allowed: true }) };
   const { metrics } = options;
-  const store = (name: string) =>
-    new RedisStore({
-      prefix: `${options.prefix}${name}:`,
-      sendCommand: (command: string, ...args: string[]) => options.redis.call(command, ...args) as Promise<RedisReply>,
-    });
+  const store = (name: Limiter) =>
+    new RecoveringStore(
+      new RedisStore({
+        prefix: `${options.prefix}${name}:`,
+        sendCommand: (command: string, ...args: string[]) => options.redis.call(command, ...args) as Promise<RedisReply>,
+      }),
+      name,
+      metrics,
+      options.logger,
+    );
+
+  // RecoveringStore has logged (once per outage) and counted a store error already; everything
+  // else express-rate-limit reports goes to the service log.
+  const erlLogger = {
+    warn: (...args: unknown[]) => options.logger?.warn({ detail: String(args[0]) }, String(args[1] ?? 'express-rate-limit warning')),
+    error: (...args: unknown[]) => {
+      if (typeof args[1] === 'string' && args[1].includes('error from store')) return;
+      options.logger?.error({ err: String(args[0]) }, String(args[1] ?? 'express-rate-limit error'));
+    },
+  };
 
   const votes = rateLimit({
     windowMs: WINDOW_MS,
@@ -48,6 +153,7 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
     passOnStoreError: true,
     identifier: 'votes',
     store: store('votes'),
+    logger: erlLogger,
     // express-rate-limit has set Retry-After and the RateLimit headers by now.
     handler: (_req, res, _next, used) => {
       metrics.votesRejected.inc({ reason: 'rate_limited' });
@@ -61,14 +167,16 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   // middleware would make), the same window and Retry-After. Only the draft-8 RateLimit headers,
   // which an EventSource cannot read, are not sent on this route.
   const streamStore = store('streams');
-  // init loads the store's Lua scripts (of the options it reads only windowMs); after a failed
-  // load it is tried again on the next stream.
-  const init = () => streamStore.init({ windowMs: WINDOW_MS } as Options);
-  let loaded = init();
-  loaded.catch(() => {});
+  streamStore.init({ windowMs: WINDOW_MS } as Options);
   const streams = async (clientAddress: string): Promise<StreamAdmission> => {
-    await loaded.catch(() => (loaded = init()));
-    const { totalHits, resetTime } = await streamStore.increment(ipKeyGenerator(clientAddress));
+    let counted: IncrementResponse;
+    try {
+      counted = await streamStore.increment(ipKeyGenerator(clientAddress));
+    } catch {
+      // Counted and logged by the store; like the vote limiter, let the stream through.
+      return { allowed: true };
+    }
+    const { totalHits, resetTime } = counted;
     if (totalHits <= options.streamsPerMinute) return { allowed: true };
     metrics.sseRejected.inc({ reason: 'rate_limited' });
     const retryAfterSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : WINDOW_MS / 1000;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { RedisKeys, VoteOption } from '@livevote/contract';
 
@@ -6,6 +6,12 @@ import type { RedisKeys, VoteOption } from '@livevote/contract';
  * Keyed votes: the idempotency record and the XADD happen in one Lua script, so there is no
  * window in which a key is "in flight" — a concurrent replay sees either nothing (and wins) or
  * the finished first request. The record keeps the option, to tell a replay from a misuse.
+ *
+ * The record lives only IDEMPOTENCY_WINDOW_SECONDS: Redis memory is bounded by the votes of
+ * that window, not by every vote ever cast. A retry after the window runs the XADD again with
+ * the same vote ID, and the consumer's applied-votes table (kept APPLIED_RETENTION_HOURS)
+ * skips it: the vote still counts once. Only the "same key, another option → 422" check is
+ * limited to the window.
  */
 const CAST_KEYED = `
 local prev = redis.call('GET', KEYS[1])
@@ -30,35 +36,111 @@ type KeyedRedis = Redis & {
   castKeyedVote(idemKey: string, stream: string, vid: string, option: string, ts: string, ttl: number): Promise<string | null>;
 };
 
+/**
+ * - `accepted` / `replayed`: the vote is in Redis (202).
+ * - `key-reused`: the key was used for the other option within the window (422).
+ * - `not-stored`: the command surely did not change Redis — never written (client not
+ *   connected, or Redis already sitting on earlier commands), or Redis answered an error (503).
+ * - `unknown`: written, but no answer within the outcome wait, or the connection dropped after
+ *   the write. It may land later; the client must not retry without its key (504).
+ */
 export type CastResult =
   | { kind: 'accepted'; id: string }
   | { kind: 'replayed'; id: string }
-  | { kind: 'key-reused'; id: string };
+  | { kind: 'key-reused'; id: string }
+  | { kind: 'not-stored'; id: string; reason: NotStoredReason }
+  | { kind: 'unknown'; id: string };
+
+export type NotStoredReason = 'disconnected' | 'stalled' | 'refused';
+
+/** How a vote answered `unknown` turned out, once Redis answered after all. */
+export type LateOutcome = 'stored' | 'not_stored' | 'unknown';
+
+export interface VoteIntakeOptions {
+  /**
+   * A client with no command timeout of its own (`commandTimeoutMs: null`): once a command is
+   * written, only its reply tells whether it ran, so the intake waits for it (bounded by
+   * `outcomeWaitMs`) instead of letting ioredis reject it while it may still land.
+   */
+  redis: Redis;
+  keys: RedisKeys;
+  /** Seconds an Idempotency-Key's record stays in Redis. */
+  idempotencyWindowSeconds: number;
+  /** How long a vote waits for Redis's reply before it is answered "outcome unknown". */
+  outcomeWaitMs: number;
+  /**
+   * While a written command has waited longer than this for its reply, Redis is not answering:
+   * new votes are not sent at all and answered 503 at once (surely not stored), so a stalled
+   * Redis gives fast, truthful 503s and the in-flight commands stay bounded.
+   */
+  stallMs: number;
+  /** Told how each vote answered `unknown` turned out, when Redis answers after all. */
+  onLateOutcome?: (outcome: LateOutcome) => void;
+}
+
+type Settled = { ok: true; prev: string | null } | { ok: false; err: unknown };
+
+/** The command was refused before it was written (ioredis, offline queue off). */
+const neverWritten = (err: unknown) => err instanceof Error && err.message.startsWith("Stream isn't writeable");
+/** Redis ran the command and answered an error (OOM, NOPERM …): nothing was written. */
+const refusedByRedis = (err: unknown) => err instanceof ReplyError;
 
 /** Puts votes into the stream; the vote ID is chosen here, before XADD, and travels in the entry. */
 export class VoteIntake {
   private readonly redis: KeyedRedis;
-  private readonly keys: RedisKeys;
-  private readonly ttlSeconds: number;
+  private readonly options: VoteIntakeOptions;
+  /** Written commands awaiting their reply: sequence number → when sent (insertion order = age). */
+  private readonly inflight = new Map<number, number>();
+  private seq = 0;
 
-  constructor(redis: Redis, keys: RedisKeys, ttlSeconds: number) {
-    redis.defineCommand('castKeyedVote', { numberOfKeys: 2, lua: CAST_KEYED });
-    this.redis = redis as KeyedRedis;
-    this.keys = keys;
-    this.ttlSeconds = ttlSeconds;
+  constructor(options: VoteIntakeOptions) {
+    options.redis.defineCommand('castKeyedVote', { numberOfKeys: 2, lua: CAST_KEYED });
+    this.redis = options.redis as KeyedRedis;
+    this.options = options;
+  }
+
+  /** Commands written and not yet answered. */
+  get pending(): number {
+    return this.inflight.size;
+  }
+
+  /** Redis has left a written command unanswered for longer than `stallMs`. */
+  stalled(now = performance.now()): boolean {
+    for (const sentAt of this.inflight.values()) return now - sentAt > this.options.stallMs;
+    return false;
   }
 
   async cast(option: VoteOption, idempotencyKey: string | undefined): Promise<CastResult> {
+    const id = idempotencyKey ?? uuidv7();
+    if (this.redis.status !== 'ready') return { kind: 'not-stored', id, reason: 'disconnected' };
+    if (this.stalled()) return { kind: 'not-stored', id, reason: 'stalled' };
+
     const ts = String(Date.now());
-    if (idempotencyKey === undefined) {
-      const id = uuidv7();
-      await this.redis.xadd(this.keys.votes, '*', 'vid', id, 'option', option, 'ts', ts);
-      return { kind: 'accepted', id };
+    const n = this.seq++;
+    this.inflight.set(n, performance.now());
+    const sent: Promise<string | null> =
+      idempotencyKey === undefined
+        ? this.redis.xadd(this.options.keys.votes, '*', 'vid', id, 'option', option, 'ts', ts).then(() => null)
+        : this.redis.castKeyedVote(this.options.keys.idempotency(idempotencyKey), this.options.keys.votes, id, option, ts, this.options.idempotencyWindowSeconds);
+    const settled: Promise<Settled> = sent
+      .then((prev): Settled => ({ ok: true, prev }), (err: unknown): Settled => ({ ok: false, err }))
+      .finally(() => this.inflight.delete(n));
+
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'waited'>((resolve) => (timer = setTimeout(resolve, this.options.outcomeWaitMs, 'waited')));
+    const first = await Promise.race([settled, waited]);
+    clearTimeout(timer);
+    if (first === 'waited') {
+      void settled.then((late) => this.options.onLateOutcome?.(late.ok ? 'stored' : neverWritten(late.err) || refusedByRedis(late.err) ? 'not_stored' : 'unknown'));
+      return { kind: 'unknown', id };
     }
-    const prev = await this.redis.castKeyedVote(
-      this.keys.idempotency(idempotencyKey), this.keys.votes, idempotencyKey, option, ts, this.ttlSeconds,
-    );
-    if (prev === null) return { kind: 'accepted', id: idempotencyKey };
-    return prev === option ? { kind: 'replayed', id: idempotencyKey } : { kind: 'key-reused', id: idempotencyKey };
+    if (!first.ok) {
+      if (neverWritten(first.err)) return { kind: 'not-stored', id, reason: 'disconnected' };
+      if (refusedByRedis(first.err)) return { kind: 'not-stored', id, reason: 'refused' };
+      // Written, then the connection dropped (or another error after the write): it may have run.
+      return { kind: 'unknown', id };
+    }
+    if (first.prev === null) return { kind: 'accepted', id };
+    return first.prev === option ? { kind: 'replayed', id } : { kind: 'key-reused', id };
   }
 }

@@ -4,6 +4,7 @@ import type { VoteIntake } from './vote-intake.ts';
 import type { TallyReader } from './tally-reader.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { sendError } from './http-errors.ts';
+import { hasNoBody, jsonContentType } from './json-body.ts';
 
 export interface VoteRoutesOptions {
   intake: VoteIntake;
@@ -42,24 +43,39 @@ function idempotencyKey(req: Request): string | undefined | null {
 /** The vote was not stored (or the read failed): retrying shortly is safe. */
 const unavailable = (res: Response, retryAfterSeconds: number) => sendError(res, 503, 'temporarily unavailable, retry shortly', { retryAfterSeconds });
 
+/**
+ * The vote was sent to Redis but its answer did not come in time: it may or may not be stored.
+ * No Retry-After — a keyless retry could count twice. The client retries with its
+ * Idempotency-Key (always safe) or asks `GET /api/vote/:id` later.
+ */
+const outcomeUnknown = (res: Response, id: string) => sendError(res, 504, 'outcome unknown', { fields: { id } });
+
 export function voteRoutes(options: VoteRoutesOptions): Router {
   const router = express.Router();
   const { metrics } = options;
   // Body parsing only for this route, only JSON, at most 1 KB: nothing else is ever buffered.
-  const json = express.json({ limit: '1kb', strict: true, type: () => true });
+  // `verify` sees the raw bytes: an empty body is a 400, not the `{}` body-parser makes of it.
+  const json = express.json({ limit: '1kb', strict: true, type: () => true, verify: (_req, res, buf) => void ((res as Response).locals.emptyBody = buf.length === 0) });
+  const emptyBody = (res: Response) => {
+    metrics.votesRejected.inc({ reason: 'invalid_body' });
+    sendError(res, 400, 'body is empty: send {"option":"cats"} or {"option":"dogs"}');
+  };
 
   router.post(
     ROUTES.vote,
     (req, res, next) => {
-      if (!req.is('application/json')) {
+      const type = jsonContentType(req.get('content-type'));
+      if (type !== 'json') {
         metrics.votesRejected.inc({ reason: 'unsupported_media_type' });
-        return sendError(res, 415, 'send the vote as application/json');
+        return sendError(res, 415, type === 'not-utf8' ? 'JSON must be sent as UTF-8 (charset=utf-8 or none)' : 'send the vote as application/json');
       }
+      if (hasNoBody(req)) return emptyBody(res);
       next();
     },
     crossSiteGuard(options.allowedOrigins, metrics),
     json,
     async (req, res) => {
+      if (res.locals.emptyBody) return emptyBody(res);
       const parsed = VoteRequest.safeParse(req.body);
       if (!parsed.success) {
         metrics.votesRejected.inc({ reason: 'invalid_body' });
@@ -72,13 +88,16 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
         metrics.votesRejected.inc({ reason: 'invalid_idempotency_key' });
         return sendError(res, 400, 'Idempotency-Key must be 8 to 128 characters of A-Z a-z 0-9 _ . : -');
       }
-      let result;
-      try {
-        result = await options.intake.cast(parsed.data.option, key);
-      } catch {
+      const result = await options.intake.cast(parsed.data.option, key);
+      if (result.kind === 'not-stored') {
         metrics.dependencyErrors.inc({ dependency: 'redis' });
         metrics.votesRejected.inc({ reason: 'unavailable' });
         return unavailable(res, 1);
+      }
+      if (result.kind === 'unknown') {
+        metrics.dependencyErrors.inc({ dependency: 'redis' });
+        metrics.votesOutcomeUnknown.inc();
+        return outcomeUnknown(res, result.id);
       }
       if (result.kind === 'key-reused') {
         metrics.votesRejected.inc({ reason: 'idempotency_key_reused' });
@@ -103,11 +122,15 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
     }
   });
 
+  // PostgreSQL away: the last known tally, with `Age` and `stale`/`ageSeconds` added; 503 only when none is known.
   router.get(ROUTES.results, async (_req, res) => {
     try {
-      const results = await options.tallies.current();
+      const read = await options.tallies.read();
       res.set('cache-control', 'no-store');
-      res.json(results);
+      if (!read.stale) return void res.json(read.value);
+      metrics.dependencyErrors.inc({ dependency: 'postgres' });
+      res.set('age', String(read.ageSeconds));
+      res.json({ ...read.value, stale: true, ageSeconds: read.ageSeconds });
     } catch {
       metrics.dependencyErrors.inc({ dependency: 'postgres' });
       unavailable(res, 2);

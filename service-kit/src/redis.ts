@@ -17,8 +17,11 @@ export interface RedisClientOptions {
   /** Shown in CLIENT LIST, so an operator can tell the connections apart. */
   name: string;
   logger: Logger;
-  /** Command timeout for the `request` role, in ms. */
-  commandTimeoutMs?: number;
+  /**
+   * Command timeout for the `request` role, in ms. `null`: none, for a caller that bounds its
+   * own wait and must still learn the outcome of a command that was written (the vote intake).
+   */
+  commandTimeoutMs?: number | null;
 }
 
 /** Reconnect delay: 50 ms doubling to a 2 s ceiling, with jitter so replicas do not stampede. */
@@ -37,7 +40,7 @@ export function createRedis(opts: RedisClientOptions): Redis {
     request: {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeoutMs ?? 400,
+      ...(opts.commandTimeoutMs === null ? {} : { commandTimeout: opts.commandTimeoutMs ?? 400 }),
       // Many concurrent XADDs share one round trip; this roughly triples ingest here.
       enableAutoPipelining: true,
       connectTimeout: 2000,
