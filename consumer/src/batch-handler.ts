@@ -11,13 +11,20 @@ export interface BatchHandlerOptions {
   store: Pick<TallyStore, 'applyBatch'>;
   metrics: ConsumerMetrics;
   logger: Logger;
+  /**
+   * An entry PostgreSQL rejects for its data (SQLSTATE 22/23) on a delivery beyond this count is
+   * dead-lettered; before that it is left pending and re-delivered. Other failures never count.
+   */
   maxDeliveries: number;
 }
 
 /**
  * One batch, start to finish: triage, one PostgreSQL transaction (retried, isolated on a data
  * error), then XACK, then PUBLISH. A crash anywhere before XACK means re-delivery, which the
- * applied-votes table turns into a no-op.
+ * applied-votes table turns into a no-op. The dead-letter decision for a poison entry is taken
+ * here, right after PostgreSQL rejected that entry alone for its data: its last failure is a
+ * data error by construction, so a database that is away (read-only, down, locked) however long,
+ * and the delivery counts that restarts and claims run up meanwhile, never dead-letter a vote.
  */
 export class BatchHandler {
   private readonly stream: BatchHandlerOptions['stream'];
@@ -42,21 +49,34 @@ export class BatchHandler {
     const started = performance.now();
     try {
       this.metrics.batchSize.observe(entries.length);
-      const good = await triage(entries, deliveries, {
-        stream: this.stream,
-        metrics: this.metrics,
-        logger: this.logger,
-        maxDeliveries: this.maxDeliveries,
-      });
+      const good = await triage(entries, deliveries, { stream: this.stream, metrics: this.metrics, logger: this.logger });
       if (good.length === 0) return;
       const result = await applyWithRetry(good, (batch) => this.apply(batch), signal, { metrics: this.metrics, logger: this.logger });
       if (!result) return;
       // Acknowledge only after COMMIT; a crash before this line means re-delivery, which is a no-op.
       await this.stream.ack(result.applied.map((g) => g.entry.id));
+      await this.giveUpOnPoison(result.rejected);
       if (result.tally) await this.publish(result.tally, result.applied);
       this.metrics.batchDuration.observe((performance.now() - started) / 1000);
     } finally {
       this.busy = false;
+    }
+  }
+
+  /**
+   * Entries just rejected for their data, each alone in its own transaction: one delivered more
+   * than `maxDeliveries` times is copied to the dead-letter stream and acknowledged; the others
+   * stay pending and come back through XAUTOCLAIM after CLAIM_IDLE_MS.
+   */
+  private async giveUpOnPoison(rejected: TriagedVote[]): Promise<void> {
+    for (const r of rejected) {
+      if (r.deliveries > this.maxDeliveries) {
+        await this.stream.deadLetter(r.entry, 'max-deliveries', r.deliveries);
+        this.metrics.deadLettered.inc({ reason: 'max-deliveries' });
+        this.logger.warn({ id: r.entry.id, deliveries: r.deliveries }, 'entry rejected for its data too often; dead-lettered');
+      } else {
+        this.logger.warn({ id: r.entry.id, deliveries: r.deliveries }, 'entry rejected for its data; left pending for re-delivery');
+      }
     }
   }
 

@@ -14,6 +14,10 @@ const shape = {
   /** Pending entries idle this long belong to a consumer presumed dead and are taken over. */
   CLAIM_IDLE_MS: intEnv(1000, 3_600_000, 30_000),
   CLAIM_EVERY_MS: intEnv(100, 3_600_000, 5000),
+  /**
+   * An entry PostgreSQL rejects for its data (SQLSTATE 22/23) on a delivery past this count is
+   * dead-lettered. Deliveries while the database is away (read-only, down, locked) never count.
+   */
   MAX_DELIVERIES: intEnv(1, 1000, 5),
   /** Consumers (restarted pods) silent this long and holding nothing are removed from the group. */
   FORGET_CONSUMER_AFTER_MS: intEnv(1000, 30 * 86_400_000, 3_600_000),

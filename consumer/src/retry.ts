@@ -2,28 +2,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { reconnectDelay } from '@livevote/service-kit';
 import type { ConsumerMetrics } from './metrics.ts';
-import { TalliesRowMissingError, type AppliedTally } from './tally-store.ts';
+import { isDataError } from './pg-errors.ts';
+import type { AppliedTally } from './tally-store.ts';
 import type { StreamEntry } from './vote-stream.ts';
 
 /**
- * Errors that say nothing about the batch: the database is away, or misconfigured (no such
- * table, permission denied, bad credentials, migrations not run). The batch is retried with
- * backoff until they pass; only an error that can come from the data itself isolates entries
- * towards the dead-letter stream.
+ * Whether an error says nothing about the batch, so the batch is retried with backoff until it
+ * passes: everything but a data error (SQLSTATE classes 22 and 23, see pg-errors.ts). Unknown
+ * errors count as transient: a vote is never given up on because of an error nobody foresaw.
  */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof TalliesRowMissingError) return true;
-  const e = err as { code?: string; message?: string };
-  const code = e?.code ?? '';
-  // SQLSTATE 08 connection, 28 authorization, 3D no database, 42 missing object or privilege,
-  // 53 resources, 57 operator intervention (shutdown), 58 system; Node socket errors; pool timeouts.
-  // The message patterns are for errors node-postgres raises without a code (connection lost,
-  // pool timeout, client not queryable); none of this project's own errors is matched by text.
-  return (
-    /^(08|28|3D|42|53|57|58)/.test(code) ||
-    /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code) ||
-    /terminat|Connection|connect|timeout|not queryable|closed|ECONN/i.test(e?.message ?? '')
-  );
+  return !isDataError(err);
 }
 
 export interface RetryOptions {
@@ -34,59 +23,69 @@ export interface RetryOptions {
 export interface RetryOutcome<T> {
   /** The entries now applied (or found already applied), in batch order. */
   applied: T[];
+  /**
+   * Entries PostgreSQL rejected for their data, each alone in its own transaction: the last
+   * failure of each was a data error. The caller leaves them pending or dead-letters them.
+   */
+  rejected: T[];
   /** The newest tally, if any of them changed it. */
   tally: AppliedTally | null;
 }
 
+const STOPPED = Symbol('stopped');
+type Attempt<R> = { ok: true; value: R } | { ok: false; err: unknown } | typeof STOPPED;
+
+/** Runs `fn` until it succeeds or fails with a data error; transient errors are retried with backoff. */
+async function untilSettled<R>(fn: () => Promise<R>, signal: AbortSignal, { metrics, logger }: RetryOptions, what: string): Promise<Attempt<R>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { ok: true, value: await fn() };
+    } catch (err) {
+      metrics.errors.inc({ dependency: 'postgres' });
+      if (isDataError(err)) return { ok: false, err };
+      const msg = (err as Error)?.message ?? String(err);
+      const code = (err as { code?: unknown })?.code;
+      if (attempt === 1) logger.warn({ err: msg, code }, `PostgreSQL unavailable, read-only or misconfigured; retrying the ${what}`);
+      else if (attempt % 100 === 0) logger.warn({ err: msg, code, attempts: attempt }, `still retrying the ${what}`);
+      // On shutdown give up unacknowledged: the entries stay pending and are re-delivered.
+      if (signal.aborted) return STOPPED;
+      await delay(reconnectDelay(attempt), undefined, { signal }).catch(() => {});
+      if (signal.aborted) return STOPPED;
+    }
+  }
+}
+
 /**
- * Applies a batch, retrying while PostgreSQL is away (never gives up on its own). A data error
- * means one entry is bad: the batch is isolated, applied one by one, and the failing entries are
- * left pending so they are re-delivered and, after MAX_DELIVERIES, dead-lettered by triage.
- * Returns null when `signal` aborts first: the batch stays pending and is re-delivered.
+ * Applies a batch, retrying while PostgreSQL is away (never gives up on its own, whatever the
+ * error, unless it is a data error). A data error means one entry is bad: the batch is isolated,
+ * each entry applied alone (again retried through transient errors), and the ones rejected for
+ * their data are returned so the caller can leave them pending or dead-letter them.
+ * Returns null when `signal` aborts before the batch went through: it stays pending and is
+ * re-delivered. An abort during isolation returns what was settled; the rest stays pending.
  */
 export async function applyWithRetry<T extends { entry: StreamEntry }>(
   batch: T[],
   apply: (batch: T[]) => Promise<AppliedTally | null>,
   signal: AbortSignal,
-  { metrics, logger }: RetryOptions,
+  options: RetryOptions,
 ): Promise<RetryOutcome<T> | null> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return { applied: batch, tally: await apply(batch) };
-    } catch (err) {
-      metrics.errors.inc({ dependency: 'postgres' });
-      if (!isTransient(err)) {
-        logger.error({ err: (err as Error).message }, 'batch rejected by PostgreSQL; isolating the bad entry');
-        return applyOneByOne(batch, apply, logger);
-      }
-      if (attempt === 1) logger.warn({ err: (err as Error).message }, 'PostgreSQL unavailable or misconfigured; retrying the batch');
-      // On shutdown give up the batch unacknowledged: it stays pending and is re-delivered.
-      if (signal.aborted) return null;
-      await delay(reconnectDelay(attempt), undefined, { signal }).catch(() => {});
-      if (signal.aborted) return null;
-    }
-  }
-}
-
-/**
- * Isolation: each entry in its own transaction. A rejected one is left pending; a transient
- * error stops the pass, and what follows stays pending for re-delivery too.
- */
-async function applyOneByOne<T extends { entry: StreamEntry }>(
-  batch: T[],
-  apply: (batch: T[]) => Promise<AppliedTally | null>,
-  logger: Logger,
-): Promise<RetryOutcome<T>> {
+  const whole = await untilSettled(() => apply(batch), signal, options, 'batch');
+  if (whole === STOPPED) return null;
+  if (whole.ok) return { applied: batch, rejected: [], tally: whole.value };
+  options.logger.error({ err: (whole.err as Error).message, code: (whole.err as { code?: unknown }).code }, 'batch rejected by PostgreSQL for its data; isolating the bad entry');
   const applied: T[] = [];
+  const rejected: T[] = [];
   let tally: AppliedTally | null = null;
   for (const one of batch) {
-    try {
-      tally = (await apply([one])) ?? tally;
+    const r = await untilSettled(() => apply([one]), signal, options, 'entry');
+    if (r === STOPPED) break;
+    if (r.ok) {
+      tally = r.value ?? tally;
       applied.push(one);
-    } catch (e) {
-      if (isTransient(e)) break;
-      logger.error({ id: one.entry.id, err: (e as Error).message }, 'entry rejected; left pending for re-delivery');
+    } else {
+      rejected.push(one);
+      options.logger.error({ id: one.entry.id, err: (r.err as Error).message, code: (r.err as { code?: unknown }).code }, 'entry rejected by PostgreSQL for its data');
     }
   }
-  return { applied, tally };
+  return { applied, rejected, tally };
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { VoteOption } from '@livevote/contract';
+import { isDataError } from './pg-errors.ts';
 
 export interface VoteToApply {
   vid: string;
@@ -87,11 +88,20 @@ export class TallyStore {
         tally: { cats: Number(row.cats), dogs: Number(row.dogs), seq: Number(row.seq), updatedAt: row.updated_at },
       };
     } catch (err) {
-      // A broken connection must not go back to the pool; a healthy one must not keep the open transaction.
-      await client.query('ROLLBACK').catch(() => {
-        release?.(err as Error);
+      if (isDataError(err)) {
+        // The data's fault, the connection is fine: roll back and give it back to the pool (if
+        // even ROLLBACK fails, the connection is broken after all and is discarded).
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+          release?.(rollbackErr);
+          release = undefined;
+        });
+      } else {
+        // Anything else, and a read-only answer (25006) above all, discards the connection: one
+        // opened during a failover or in default_transaction_read_only stays read-only for life,
+        // so only a fresh one reaches the new primary, or sees writes allowed again.
+        release?.(err instanceof Error ? err : new Error(String(err)));
         release = undefined;
-      });
+      }
       throw err;
     } finally {
       release?.();

@@ -3,32 +3,34 @@ import type { ConsumerMetrics } from './metrics.ts';
 import type { VoteToApply } from './tally-store.ts';
 import { parseVote, type StreamEntry, type VoteStream } from './vote-stream.ts';
 
-/** An entry that passed triage: a well-formed vote not yet delivered too often. */
+/** An entry that passed triage: a well-formed vote. */
 export interface TriagedVote {
   entry: StreamEntry;
   vote: VoteToApply;
   /** The API's receive time (epoch ms). */
   ts: number;
+  /** How often the group has delivered this entry, this delivery included. */
+  deliveries: number;
 }
 
 export interface TriageOptions {
   stream: Pick<VoteStream, 'deadLetter'>;
   metrics: ConsumerMetrics;
   logger: Logger;
-  /** An entry delivered more often than this is given up on and dead-lettered. */
-  maxDeliveries: number;
 }
 
 /**
- * Sorts a batch before it reaches PostgreSQL. A malformed entry, or one delivered more than
- * `maxDeliveries` times (a poison entry the database keeps rejecting), is copied to the
- * dead-letter stream and acknowledged there; the votes worth applying are returned.
+ * Sorts a batch before it reaches PostgreSQL. A malformed entry is copied to the dead-letter
+ * stream and acknowledged there; the well-formed votes are returned, whatever their delivery
+ * count. A count says nothing about the vote (restarts, claims and a database away for an hour
+ * all raise it), so an entry delivered too often is dead-lettered only when PostgreSQL has just
+ * rejected it for its data (batch-handler.ts), never here.
  * `deliveries` holds the known delivery counts; an entry missing from it is on its first.
  */
 export async function triage(
   entries: readonly StreamEntry[],
   deliveries: ReadonlyMap<string, number>,
-  { stream, metrics, logger, maxDeliveries }: TriageOptions,
+  { stream, metrics, logger }: TriageOptions,
 ): Promise<TriagedVote[]> {
   const good: TriagedVote[] = [];
   for (const entry of entries) {
@@ -38,12 +40,8 @@ export async function triage(
       await stream.deadLetter(entry, 'invalid', n);
       metrics.deadLettered.inc({ reason: 'invalid' });
       logger.warn({ id: entry.id }, 'invalid entry dead-lettered');
-    } else if (n > maxDeliveries) {
-      await stream.deadLetter(entry, 'max-deliveries', n);
-      metrics.deadLettered.inc({ reason: 'max-deliveries' });
-      logger.warn({ id: entry.id, deliveries: n }, 'entry dead-lettered after too many deliveries');
     } else {
-      good.push({ entry, vote: { vid: vote.vid, option: vote.option }, ts: Number(vote.ts) });
+      good.push({ entry, vote: { vid: vote.vid, option: vote.option }, ts: Number(vote.ts), deliveries: n });
     }
   }
   return good;
