@@ -167,8 +167,12 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['consumer', 'GET', 'lv:rl:x'],
   ['consumer', 'INCR', 'lv:rl:x'],
   ['consumer', 'XADD', other, '*', 'a', 'b'],
-  ['consumer', 'EVAL', 'return 1', '1', 'lv:votes'],
-  ['consumer', 'EVAL', 'return 1', '0'],
+  // consumer: scripts only on the stream (its forget-idle-member script), never EVALSHA or on other keys
+  ['consumer', 'EVAL', 'return 1', '1', 'lv:votes:dead'],
+  ['consumer', 'EVAL', 'return 1', '2', 'lv:votes', 'lv:votes:dead'],
+  ['consumer', 'EVAL', 'return 1', '1', 'lv:idem:x'],
+  ['consumer', 'EVAL', 'return 1', '1', other],
+  ['consumer', 'EVALSHA', 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db', '1', 'lv:votes'],
   ['consumer', 'SCRIPT', 'LOAD', 'return 1'],
   // consumer: publishes tallies, never listens, never publishes elsewhere
   ['consumer', 'SUBSCRIBE', 'lv:tally'],
@@ -205,6 +209,15 @@ const FORBIDDEN_IN_SCRIPT: [string, string[]][] = [
   ["return redis.call('GET', 'other:key')", ['lv:idem:x']],
   ["return redis.call('DEL', 'lv:rl:x')", []],
   ["return redis.call('PUBLISH', 'lv:tally', '{}')", []],
+];
+
+/** Scripts the consumer may start (EVAL on the stream) that try what it may not do itself. */
+const FORBIDDEN_IN_CONSUMER_SCRIPT: [string, string[]][] = [
+  ["return redis.call('XADD', KEYS[1], '*', 'vid', 'forged')", ['lv:votes']],
+  ["return redis.call('DEL', KEYS[1])", ['lv:votes']],
+  ["return redis.call('SET', KEYS[1], 'x')", ['lv:votes']],
+  ["return redis.call('GET', 'lv:idem:x')", ['lv:votes']],
+  ["return redis.call('XADD', 'lv:votes', '*', 'vid', 'forged')", []],
 ];
 
 const SOURCES = { chart: chartAclFile, launcher: launcherAclFile } as const;
@@ -389,6 +402,11 @@ for (const source of Object.keys(SOURCES) as Source[]) {
 
     it.each(FORBIDDEN_IN_SCRIPT.map(([lua, k]) => ({ lua, k })))('gives the server nothing more through a script: $lua', async ({ lua, k }) => {
       const c = await plain('server');
+      await expect(c.call('EVAL', lua, String(k.length), ...k)).rejects.toThrow(/NOPERM|no permissions|The user executing the script can't/);
+    });
+
+    it.each(FORBIDDEN_IN_CONSUMER_SCRIPT.map(([lua, k]) => ({ lua, k })))('gives the consumer nothing more through a script: $lua', async ({ lua, k }) => {
+      const c = await plain('consumer');
       await expect(c.call('EVAL', lua, String(k.length), ...k)).rejects.toThrow(/NOPERM|no permissions|The user executing the script can't/);
     });
 

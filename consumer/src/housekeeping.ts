@@ -40,6 +40,8 @@ export class Housekeeping {
     'batchSize' | 'claimIdleMs' | 'claimEveryMs' | 'trimEveryMs' | 'pruneEveryMs' | 'appliedRetentionMs' | 'forgetConsumerAfterMs'
   >;
   private lastClaim = 0;
+  /** Set once Redis refused the forgetting script (an ACL without EVAL): said once, then skipped. */
+  private forgetRefused = false;
   private lastTrim = 0;
   private lastPrune = 0;
 
@@ -88,8 +90,22 @@ export class Housekeeping {
     } while (cursor !== '0-0' && !signal.aborted);
   }
 
+  /**
+   * An ACL that does not grant the script (NOPERM) only means names pile up; there is no safe
+   * way to delete a consumer without it, so the chore is skipped rather than done unsafely, and
+   * the loop goes on.
+   */
   private async forgetIdleConsumers(): Promise<void> {
-    const forgotten = await this.stream.forgetIdleConsumers(this.schedule.forgetConsumerAfterMs);
+    let forgotten: string[];
+    try {
+      forgotten = await this.stream.forgetIdleConsumers(this.schedule.forgetConsumerAfterMs);
+    } catch (err) {
+      const msg = (err as Error).message ?? String(err);
+      if (!/^NOPERM/i.test(msg)) throw err;
+      if (!this.forgetRefused) this.logger.warn({ err: msg }, 'Redis refused the script that removes idle consumers (grant EVAL on the stream key); not removing them');
+      this.forgetRefused = true;
+      return;
+    }
     if (forgotten.length) this.logger.info({ consumers: forgotten }, 'removed idle consumers that held nothing');
   }
 

@@ -32,6 +32,24 @@ export function compareIds(a: string, b: string): number {
   return e === 0n ? 0 : e < 0n ? -1 : 1;
 }
 
+/**
+ * KEYS[1] the stream, ARGV group, own name, idle ms. Deletes each other consumer with nothing
+ * pending and idle at least that long, in one atomic step, and returns their names. Declares its
+ * one key, so it runs on a Redis Cluster node and is checked against the stream's ACL selector.
+ */
+const FORGET_IDLE_CONSUMERS = `
+local removed = {}
+for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local c = {}
+  for i = 1, #row, 2 do c[row[i]] = row[i + 1] end
+  if c.name ~= ARGV[2] and tonumber(c.pending) == 0 and tonumber(c.idle) >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c.name)
+    removed[#removed + 1] = c.name
+  end
+end
+return removed
+`;
+
 /** The consumer group's view of the votes stream: every Redis command the consumer sends. */
 export class VoteStream {
   readonly keys: RedisKeys;
@@ -133,19 +151,16 @@ export class VoteStream {
    * Removes consumers of the group that hold nothing and have been silent for `idleMs`: pods
    * are named consumers, so every restart leaves a name behind. One holding entries is kept
    * (XAUTOCLAIM takes those over first). Returns the names removed.
+   *
+   * XGROUP DELCONSUMER drops the consumer's pending entries from the group, and nothing would
+   * ever re-deliver them; and XREADGROUP does not touch WATCH, so a check followed by a delete,
+   * even in MULTI/EXEC, can delete entries a returning consumer took in between. Hence one
+   * script: the check (XINFO CONSUMERS: pending 0, idle long enough) and the delete run
+   * atomically, so no consumer can take an entry between them.
    */
   async forgetIdleConsumers(idleMs: number): Promise<string[]> {
-    const rows = (await this.redis.call('XINFO', 'CONSUMERS', this.keys.votes, this.group)) as (string | number)[][];
-    const removed: string[] = [];
-    for (const row of rows) {
-      const o: Record<string, string | number> = {};
-      for (let i = 0; i + 1 < row.length; i += 2) o[String(row[i])] = row[i + 1] as string | number;
-      const name = String(o.name);
-      if (name === this.consumer || Number(o.pending) !== 0 || Number(o.idle) < idleMs) continue;
-      await this.redis.xgroup('DELCONSUMER', this.keys.votes, this.group, name);
-      removed.push(name);
-    }
-    return removed;
+    const removed = (await this.redis.eval(FORGET_IDLE_CONSUMERS, 1, this.keys.votes, this.group, this.consumer, idleMs)) as string[] | null;
+    return removed ?? [];
   }
 
   /** The id of the oldest entry still in the stream, or null when it is empty. */
