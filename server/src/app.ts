@@ -14,6 +14,7 @@ import { voteRoutes } from './vote-routes.ts';
 import { sendError } from './http-errors.ts';
 import { clientAddress, type TrustProxy } from './client-address.ts';
 import { RATE_LIMITED_MESSAGE, type RateLimits } from './rate-limits.ts';
+import { corsPolicy } from './cors-policy.ts';
 
 export interface AppDeps {
   intake: VoteIntake;
@@ -23,9 +24,10 @@ export interface AppDeps {
   logger: Logger;
   /** `TRUST_PROXY` compiled once: Express's `req.ip` and the stream route both use it. */
   trustProxy: TrustProxy;
+  /** Origins besides the site's own whose pages may use the API (CORS, and POST past the cross-site guard). */
   allowedOrigins: readonly string[];
   rateLimits: RateLimits;
-  /** Redis and PostgreSQL reachable and not shutting down. */
+  /** Can take votes: Redis reachable and not shutting down (PostgreSQL is not needed for that). */
   ready: () => Promise<boolean>;
   /** A SvelteKit adapter-node `handler` to serve everything that is not the API. */
   clientHandler?: RequestHandler | undefined;
@@ -75,7 +77,8 @@ export function buildApp(deps: AppDeps): Express {
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     crossOriginResourcePolicy: { policy: 'same-origin' },
   });
-  app.use(ROUTES.api, tagRequest, apiHeaders);
+  // CORS for the ALLOWED_ORIGINS, preflights included (answered 204 here, before any route).
+  app.use(ROUTES.api, tagRequest, apiHeaders, corsPolicy(deps.allowedOrigins));
   app.post(ROUTES.vote, deps.rateLimits.votes);
   app.use(voteRoutes({ intake: deps.intake, tallies: deps.tallies, metrics: deps.metrics, allowedOrigins: deps.allowedOrigins }));
   app.use(ROUTES.api, (_req, res) => sendError(res, 404, 'no such API route'));
@@ -113,12 +116,17 @@ export function buildApp(deps: AppDeps): Express {
  */
 export function withStreamRoute(
   app: Express,
-  deps: Pick<AppDeps, 'hub' | 'metrics' | 'rateLimits' | 'logger' | 'trustProxy'>,
+  deps: Pick<AppDeps, 'hub' | 'metrics' | 'rateLimits' | 'logger' | 'trustProxy'> & Partial<Pick<AppDeps, 'allowedOrigins'>>,
 ): http.RequestListener {
+  const cors = corsPolicy(deps.allowedOrigins ?? []);
   return (req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== ROUTES.stream) return void app(req, res);
+    const isStream = req.method === 'GET' && (req.url ?? '').split('?')[0] === ROUTES.stream;
+    // One stream per connection, claimed before the (asynchronous) rate limit; see SseHub.admit.
+    if (!deps.hub.admit(req, res, isStream)) return;
+    if (!isStream) return void app(req, res);
     res.once('finish', () => deps.metrics.httpResponses.inc({ route: 'stream', code: codeClass(res.statusCode) }));
     res.setHeader('x-content-type-options', 'nosniff');
+    cors(req, res, () => {});
     const ip = clientAddress(req, deps.trustProxy);
     void deps.rateLimits.streams(ip).then(
       (admission) => {

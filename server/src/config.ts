@@ -92,6 +92,10 @@ const shape = {
   SSE_MAX_PER_IP: intEnv(1, 1_000_000, 2000),
   /** A client whose socket has not drained for this long is dropped. */
   SSE_DRAIN_TIMEOUT_MS: intEnv(100, 600_000, 10_000),
+  /** Bytes one SSE client may have queued in Node's buffers; past this it is dropped at once. */
+  SSE_MAX_QUEUED_BYTES: intEnv(0, 16 * 1024 * 1024, 4096),
+  /** SIGTERM: stream ends are spread over this long (at most half of SHUTDOWN_GRACE_MS). */
+  SSE_CLOSE_SPREAD_MS: intEnv(0, 600_000, 5000),
   SHUTDOWN_GRACE_MS: intEnv(0, 600_000, 10_000),
   /** Path to the SvelteKit adapter-node build to serve on the same port (local all-in-one). */
   CLIENT_DIR: z.string().optional(),

@@ -44,6 +44,7 @@ try {
   process.exit(1);
 }
 const tallies = new TallyReader(pool, config.RESULTS_CACHE_MS);
+const resyncReader = new TallyReader(pool, 0);
 const hub = new SseHub({
   tickMs: config.SSE_TICK_MS,
   maxFramesPerSec: config.SSE_MAX_FRAMES_PER_SEC,
@@ -52,6 +53,7 @@ const hub = new SseHub({
   maxClients: config.SSE_MAX_CLIENTS,
   maxPerIp: config.SSE_MAX_PER_IP,
   drainTimeoutMs: config.SSE_DRAIN_TIMEOUT_MS,
+  maxQueuedBytes: config.SSE_MAX_QUEUED_BYTES,
   metrics,
   logger,
   // PostgreSQL away: a new watcher still gets the last known tally.
@@ -60,7 +62,8 @@ const hub = new SseHub({
 const subscriber = new TallySubscriber({
   redis: subscriberRedis,
   channel: keys.tallyChannel,
-  reread: () => tallies.fresh(),
+  // A reader of its own: a resync must start a new query, never join one started before the gap.
+  reread: () => resyncReader.fresh(),
   onTally: (t) => {
     tallies.observe(t);
     hub.update(t);
@@ -126,7 +129,8 @@ async function shutdown(signal: string): Promise<void> {
     process.exit(1);
   }, config.SHUTDOWN_GRACE_MS);
   force.unref();
-  hub.close();
+  // Stream ends spread over at most half the grace period; the rest is for requests in flight.
+  void hub.close({ spreadMs: Math.min(config.SSE_CLOSE_SPREAD_MS, config.SHUTDOWN_GRACE_MS / 2) });
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();

@@ -1,28 +1,67 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * One connected screen. Holds at most one frame in Node's buffer: while a write is waiting for
- * `drain`, newer tallies are not queued; on drain the client gets only the latest.
+ * One connected screen. Holds at most one frame in Node's buffers: a write is made only when
+ * everything written before has reached the kernel; while something is still queued the client
+ * is held back (the hub keeps only the latest frame for it, shared by all clients) and gets that
+ * latest frame once the queue has flushed.
  */
 export class SseClient {
   readonly res: ServerResponse;
   readonly ip: string;
   /** Highest seq written to this client; frames never go backwards. */
   sentSeq = -1;
-  /** When the pending write started waiting for drain; 0 when not blocked. */
+  /** Since when this client has been held back with bytes still queued; 0 when it is not. */
   blockedSince = 0;
   closed = false;
+  /** Write callback: the kernel took that write. Made once per client, not per write. */
+  private readonly flushed: (err?: Error | null) => void;
 
-  constructor(res: ServerResponse, ip: string) {
+  constructor(res: ServerResponse, ip: string, onDrained: (c: SseClient) => void) {
     this.res = res;
     this.ip = ip;
+    this.flushed = (err) => {
+      if (err || this.closed || !this.blockedSince || this.queuedBytes > 0) return;
+      this.blockedSince = 0;
+      onDrained(this);
+    };
   }
 
-  /** Returns false when the frame filled the buffer; the caller waits for `drain`. */
+  /**
+   * Bytes written but not yet taken by the kernel: what Node buffers for this client in user
+   * space (the response's own buffer while it waits for its socket, plus the socket's).
+   */
+  get queuedBytes(): number {
+    return this.res.writableLength;
+  }
+
+  /**
+   * Queued bytes the kernel has already refused. Node corks a response's socket for the rest of
+   * the tick in which it was written, so bytes written in this tick (written only when the queue
+   * was empty) have not been offered yet and do not count.
+   */
+  get refusedBytes(): number {
+    return this.res.socket?.writableCorked ? 0 : this.queuedBytes;
+  }
+
+  /**
+   * Writes `chunk` unless earlier bytes are still queued. Returns false (and writes nothing)
+   * when they are: the client is held back until its queue has flushed, then gets the latest
+   * frame (the caller checks `refusedBytes` against its cap).
+   */
   write(chunk: string, seq?: number): boolean {
+    if (this.queuedBytes > 0) {
+      this.blockedSince ||= Date.now();
+      return false;
+    }
     if (seq !== undefined) this.sentSeq = seq;
-    const flushed = this.res.write(chunk);
-    if (!flushed) this.blockedSince = Date.now();
-    return flushed;
+    this.res.write(chunk, this.flushed);
+    return true;
+  }
+
+  /** Ends the stream; the socket is closed after the last byte, not kept alive for reuse. */
+  end(lastChunk: string): void {
+    const socket = this.res.socket;
+    this.res.end(lastChunk, () => socket?.end());
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { SSE_EVENT_TALLY, type Results } from '@livevote/contract';
 import type { Logger } from 'pino';
 import { SseClient } from './sse-client.ts';
@@ -18,6 +19,12 @@ export interface SseHubOptions {
   maxClients: number;
   maxPerIp: number;
   drainTimeoutMs: number;
+  /**
+   * Bytes one client may have queued in Node's buffers (user space). The hub writes to a client
+   * only when its queue is empty, so it holds at most one frame; past this cap it is dropped at
+   * once. Memory bound: clients × this + the per-client cost.
+   */
+  maxQueuedBytes: number;
   metrics: ServerMetrics;
   logger: Logger;
   /** Current totals for a client that connects before any tally arrived. */
@@ -45,6 +52,8 @@ export class SseHub {
   private readonly clients = new Set<SseClient>();
   private readonly blocked = new Set<SseClient>();
   private readonly perIp = new Map<string, number>();
+  /** The stream request each connection carries: one per connection (see `admit`). */
+  private readonly streamOf = new WeakMap<Socket, IncomingMessage>();
   private latest: Frame | null = null;
   private pendingOldestTs: number | undefined;
   private lastFlush = 0;
@@ -52,6 +61,8 @@ export class SseHub {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
   private closing = false;
+  /** Settles once `close` has ended the last stream. */
+  private closedAll: Promise<void> = Promise.resolve();
 
   constructor(options: SseHubOptions) {
     this.options = options;
@@ -65,7 +76,7 @@ export class SseHub {
     return this.clients.size;
   }
 
-  /** Clients whose last write is still waiting for `drain`. */
+  /** Clients held back because bytes written earlier are still queued. */
   get blockedCount(): number {
     return this.blocked.size;
   }
@@ -87,8 +98,39 @@ export class SseHub {
     else this.timer = setTimeout(() => this.flush(), wait);
   }
 
+  /**
+   * One stream per connection. Call for every request, before anything asynchronous: HTTP/1.1
+   * answers pipelined requests in order, so whatever follows a stream on its connection waits
+   * (its writes buffered in Node) until the stream ends, and no status can be sent for it.
+   * A request behind a stream therefore closes the connection, the stream with it; browsers
+   * never pipeline. Returns false when the request was refused that way.
+   */
+  admit(req: IncomingMessage, res: ServerResponse, isStream: boolean): boolean {
+    const socket = req.socket;
+    const owner = this.streamOf.get(socket);
+    if (owner && owner !== req) {
+      this.options.metrics.sseRejected.inc({ reason: 'pipelined' });
+      this.options.logger.info('closing a connection that pipelined a request behind an SSE stream');
+      socket.destroy();
+      return false;
+    }
+    if (isStream && !owner) {
+      this.streamOf.set(socket, req);
+      res.once('close', () => {
+        if (this.streamOf.get(socket) === req) this.streamOf.delete(socket);
+      });
+    }
+    return true;
+  }
+
+  /** A `retry:` hint jittered over [retryMs, 2 × retryMs), so browsers do not all return at once. */
+  private retryLine(): string {
+    return `retry: ${this.options.retryMs + Math.floor(Math.random() * this.options.retryMs)}\n\n`;
+  }
+
   /** Answers `GET /api/stream`. Refusals carry Retry-After; Last-Event-ID just gets the current state. */
   async connect(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    if (!this.admit(req, res, true)) return;
     const refuse = (status: number, reason: string, message: string, retryAfterSeconds: number) => {
       this.options.metrics.sseRejected.inc({ reason });
       sendError(res, status, message, { retryAfterSeconds });
@@ -97,11 +139,10 @@ export class SseHub {
     if (this.clients.size >= this.options.maxClients) return refuse(503, 'server_full', 'too many connections on this server', 5);
     if ((this.perIp.get(ip) ?? 0) >= this.options.maxPerIp) return refuse(429, 'address_full', 'too many connections from this address', 10);
 
-    const client = new SseClient(res, ip);
+    const client = new SseClient(res, ip, (c) => this.drained(c));
     this.add(client);
     req.on('close', () => this.remove(client));
     res.on('error', () => this.remove(client));
-    res.on('drain', () => this.drained(client));
 
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -110,28 +151,61 @@ export class SseHub {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    client.write(`retry: ${this.options.retryMs}\n\n`);
-    if (!this.latest) {
-      try {
-        this.update(await this.options.snapshot());
-      } catch (err) {
-        this.options.logger.warn({ err: (err as Error).message }, 'no snapshot for a new SSE client');
-      }
-    }
-    // Flush may already have written it (update above); otherwise the snapshot goes out now.
-    if (this.latest && client.sentSeq < this.latest.seq && !client.closed && !client.blockedSince) {
-      this.writeFrame(client, this.latest);
+    // One write: the hint and, when there is one, the current state.
+    const now = this.latest;
+    if (now) {
+      client.write(this.retryLine() + now.text, now.seq);
       this.options.metrics.sseFrames.inc();
+      return;
+    }
+    client.write(this.retryLine());
+    try {
+      // Flush writes it to every client still without it, this one included.
+      this.update(await this.options.snapshot());
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, 'no snapshot for a new SSE client');
     }
   }
 
-  /** Shutdown: refuse new streams and end open ones so browsers reconnect to another replica. */
-  close(): void {
+  /**
+   * Shutdown: refuse new streams and end the open ones so browsers reconnect to another
+   * replica, in slices spread over `spreadMs` (each with its own jittered `retry:` hint), so
+   * they do not all come back in the same instant. Clients not yet ended stay current. Resolves
+   * once the last stream has ended.
+   */
+  close(options: { spreadMs?: number } = {}): Promise<void> {
+    if (this.closing) return this.closedAll;
     this.closing = true;
-    clearInterval(this.heartbeat);
-    clearInterval(this.sweeper);
-    if (this.timer) clearTimeout(this.timer);
-    for (const c of this.clients) c.res.end();
+    const clients = [...this.clients];
+    const spreadMs = Math.max(0, options.spreadMs ?? 0);
+    // Slice i (of at most one per 20 ms) starts at i × spreadMs / slices; a lone client ends at once.
+    const slices = Math.max(1, Math.min(clients.length, Math.floor(spreadMs / 20)));
+    const at = (i: number) => Math.ceil((i * clients.length) / slices);
+    const endSlice = (i: number) => {
+      for (const c of clients.slice(at(i), at(i + 1))) if (!c.closed) c.end(this.retryLine());
+    };
+    const stop = () => {
+      clearInterval(this.heartbeat);
+      clearInterval(this.sweeper);
+      if (this.timer) clearTimeout(this.timer);
+    };
+    endSlice(0);
+    if (slices === 1) {
+      stop();
+      return (this.closedAll = Promise.resolve());
+    }
+    this.closedAll = new Promise<void>((resolve) => {
+      let i = 1;
+      const next = () => {
+        endSlice(i++);
+        if (i < slices) return void setTimeout(next, (i * spreadMs) / slices - (Date.now() - started));
+        stop();
+        resolve();
+      };
+      const started = Date.now();
+      setTimeout(next, spreadMs / slices);
+    });
+    return this.closedAll;
   }
 
   private add(c: SseClient): void {
@@ -151,8 +225,19 @@ export class SseHub {
     this.options.metrics.sseClients.set(this.clients.size);
   }
 
-  private writeFrame(c: SseClient, f: Frame): void {
-    if (!c.write(f.text, f.seq)) this.blocked.add(c);
+  /** Writes, or holds the client back when bytes are still queued; past the cap it is dropped. */
+  private send(c: SseClient, text: string, seq?: number): boolean {
+    if (c.write(text, seq)) return true;
+    if (c.refusedBytes > this.options.maxQueuedBytes) this.drop(c, 'queue_full');
+    else this.blocked.add(c);
+    return false;
+  }
+
+  private drop(c: SseClient, reason: 'queue_full' | 'drain_timeout'): void {
+    this.options.metrics.sseDropped.inc();
+    this.options.logger.info({ reason, queuedBytes: c.queuedBytes, blockedMs: c.blockedSince ? Date.now() - c.blockedSince : 0 }, 'dropping an SSE client that stopped reading');
+    this.remove(c);
+    c.res.destroy();
   }
 
   private flush(): void {
@@ -163,8 +248,7 @@ export class SseHub {
     let written = 0;
     for (const c of this.clients) {
       if (c.sentSeq >= f.seq || c.blockedSince) continue;
-      this.writeFrame(c, f);
-      written++;
+      if (this.send(c, f.text, f.seq)) written++;
     }
     if (written) this.options.metrics.sseFrames.inc(written);
     if (this.pendingOldestTs !== undefined) {
@@ -176,25 +260,21 @@ export class SseHub {
   private drained(c: SseClient): void {
     c.blockedSince = 0;
     this.blocked.delete(c);
-    if (this.latest && c.sentSeq < this.latest.seq && !c.closed) {
-      this.writeFrame(c, this.latest);
+    if (this.latest && c.sentSeq < this.latest.seq && !c.closed && this.send(c, this.latest.text, this.latest.seq)) {
       this.options.metrics.sseFrames.inc();
     }
   }
 
   private beat(): void {
-    for (const c of this.clients) if (!c.blockedSince && !c.write(':\n\n')) this.blocked.add(c);
+    for (const c of this.clients) if (!c.blockedSince) this.send(c, ':\n\n');
   }
 
   /** Drops clients that have not drained for drainTimeoutMs; they cost memory and help no one. */
   private sweep(): void {
     const now = Date.now();
     for (const c of this.blocked) {
-      if (now - c.blockedSince < this.options.drainTimeoutMs) continue;
-      this.options.metrics.sseDropped.inc();
-      this.options.logger.info({ blockedMs: now - c.blockedSince }, 'dropping an SSE client that stopped reading');
-      this.remove(c);
-      c.res.destroy();
+      if (c.refusedBytes > this.options.maxQueuedBytes) this.drop(c, 'queue_full');
+      else if (now - c.blockedSince >= this.options.drainTimeoutMs) this.drop(c, 'drain_timeout');
     }
   }
 }

@@ -20,7 +20,10 @@ export interface TallySubscriberOptions {
   /** A connection used for nothing but this subscription. */
   redis: Redis;
   channel: string;
-  /** Reads the totals from PostgreSQL. */
+  /**
+   * Reads the totals from PostgreSQL. Must not join a query someone else started (give the
+   * subscriber a reader of its own): a resync needs a query that starts after it.
+   */
   reread: () => Promise<Results>;
   onTally: (t: TallyUpdate) => void;
   logger: Logger;
@@ -30,9 +33,18 @@ export interface TallySubscriberOptions {
  * The process's single subscription to the tally channel. Pub/sub keeps nothing for a
  * subscriber that is away, so every time the subscription (re)starts the totals are re-read
  * from PostgreSQL: a tally published during the gap is never missed for long.
+ *
+ * The order makes that true: first Redis confirms the subscription (from then on every PUBLISH
+ * reaches us), then a query starts that nobody started before (it sees every commit from before
+ * the confirmation). A query begun before or during the gap may predate a tally whose PUBLISH
+ * was lost; reusing it would keep that tally off the screens until the next vote.
  */
 export class TallySubscriber {
   private readonly o: TallySubscriberOptions;
+  /** Bumped by every resync; an older resync that is still waiting gives way to the newer. */
+  private generation = 0;
+  /** This subscriber's last re-read, so the next one starts only after it settled. */
+  private reading: Promise<unknown> = Promise.resolve();
 
   constructor(options: TallySubscriberOptions) {
     this.o = options;
@@ -40,7 +52,7 @@ export class TallySubscriber {
     redis.on('message', (channel: string, message: string) => {
       if (channel === options.channel) this.onMessage(message);
     });
-    // ioredis re-subscribes by itself after a reconnect and then emits 'ready' again.
+    // ioredis emits 'ready' after a reconnect *before* it re-subscribes; resync waits for that.
     redis.on('ready', () => void this.resync());
   }
 
@@ -66,9 +78,17 @@ export class TallySubscriber {
   }
 
   private async resync(): Promise<void> {
+    const generation = ++this.generation;
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        this.o.onTally(await this.o.reread());
+        // Redis answers in order on this connection: this reply comes after ioredis's own
+        // re-subscribe, once the subscription is in place (subscribing twice is harmless).
+        await this.o.redis.subscribe(this.o.channel);
+        await this.reading.catch(() => {});
+        if (generation !== this.generation) return;
+        const read = this.o.reread();
+        this.reading = read;
+        this.o.onTally(await read);
         return;
       } catch (err) {
         if (attempt === 0) this.o.logger.warn({ err: (err as Error).message }, 'tally re-read failed; retrying');

@@ -30,6 +30,7 @@ beforeAll(async () => {
     maxClients: 100,
     maxPerIp: 100,
     drainTimeoutMs: 500,
+    maxQueuedBytes: 4096,
     metrics,
     logger: pino({ level: 'silent' }),
     snapshot: async () => ({ cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date(0).toISOString() }),
