@@ -3,11 +3,11 @@
  * screen when the 202 came may contain the vote, so we ask GET /api/vote/:id once for it —
  * never more than one request in flight and never more often than tallies arrive. One fallback
  * check runs `fallbackMs` after the 202 in case the counting tally raced ahead of the 202.
+ * It makes no request itself: `check` is `getVoteStatus` from api.ts in the browser.
  */
-export interface VoteStatusAnswer {
-  counted: boolean;
-  seq?: number;
-}
+import type { VoteStatusAnswer } from './api.ts';
+
+export type { VoteStatusAnswer };
 
 export type StatusCheck = (id: string) => Promise<VoteStatusAnswer>;
 
@@ -27,21 +27,21 @@ export class CountedWatcher {
   #inFlight = false;
   #done = false;
   #timer: unknown = null;
-  #o: CountedWatcherOptions;
+  #options: CountedWatcherOptions;
   /** How many status requests were made (for tests and diagnostics). */
   checks = 0;
 
-  constructor(id: string, seqAt202: number, o: CountedWatcherOptions) {
+  constructor(id: string, seqAt202: number, options: CountedWatcherOptions) {
     this.id = id;
     this.#sinceSeq = seqAt202;
     this.#checkedUpTo = seqAt202;
-    this.#o = o;
-    const setTimer = o.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
-    if ((o.fallbackMs ?? 1500) > 0) {
+    this.#options = options;
+    const setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    if ((options.fallbackMs ?? 1500) > 0) {
       this.#timer = setTimer(() => {
         this.#timer = null;
         if (!this.#done && this.#checkedUpTo === this.#sinceSeq && !this.#inFlight) void this.#ask(this.#sinceSeq);
-      }, o.fallbackMs ?? 1500);
+      }, options.fallbackMs ?? 1500);
     }
   }
 
@@ -67,7 +67,7 @@ export class CountedWatcher {
 
   #clear(): void {
     if (this.#timer !== null) {
-      (this.#o.clearTimer ?? ((t) => clearTimeout(t as ReturnType<typeof setTimeout>)))(this.#timer);
+      (this.#options.clearTimer ?? ((t) => clearTimeout(t as ReturnType<typeof setTimeout>)))(this.#timer);
       this.#timer = null;
     }
   }
@@ -78,7 +78,7 @@ export class CountedWatcher {
     this.checks++;
     let answer: VoteStatusAnswer | null = null;
     try {
-      answer = await this.#o.check(this.id);
+      answer = await this.#options.check(this.id);
     } catch {
       answer = null; // the next tally asks again
     }
@@ -87,25 +87,11 @@ export class CountedWatcher {
     if (answer?.counted) {
       this.#done = true;
       this.#clear();
-      this.#o.onCounted(answer.seq);
+      this.#options.onCounted(answer.seq);
       return;
     }
     const next = this.#pendingSeq;
     this.#pendingSeq = null;
     if (next !== null && next > this.#checkedUpTo) void this.#ask(next);
   }
-}
-
-/** The browser's status check: GET /api/vote/:id. */
-export function fetchVoteStatus(fetchImpl: typeof fetch = globalThis.fetch.bind(globalThis), baseUrl = ''): StatusCheck {
-  return async (id) => {
-    const res = await fetchImpl(`${baseUrl}/api/vote/${encodeURIComponent(id)}`, {
-      headers: { accept: 'application/json' },
-      cache: 'no-store',
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const body = (await res.json()) as { counted?: unknown; seq?: unknown };
-    return { counted: body.counted === true, ...(typeof body.seq === 'number' ? { seq: body.seq } : {}) };
-  };
 }

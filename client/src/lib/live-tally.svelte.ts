@@ -2,7 +2,8 @@
  * The live tally in the browser: one EventSource on /api/stream, a monotonic seq guard, the
  * connection state machine and the votes-per-second figure. Browser-only (start it in an effect).
  */
-import { API, EMPTY_TALLY, newerTally, parseTally, type Tally } from './tally.ts';
+import { API, getResults, openTallyStream } from './api.ts';
+import { EMPTY_TALLY, newerTally, parseTally, type Tally } from './tally.ts';
 import {
   connectionState,
   freshness,
@@ -71,7 +72,7 @@ export class LiveTally {
 
   #connect(): void {
     this.#es?.close();
-    const es = new EventSource(API.stream);
+    const es = openTallyStream();
     this.#es = es;
     es.onopen = () => {
       if (this.#es !== es) return;
@@ -112,14 +113,13 @@ export class LiveTally {
   async #probe(): Promise<void> {
     this.#probing = true;
     try {
-      const res = await fetch(API.results, { cache: 'no-store', signal: AbortSignal.timeout(5_000) });
-      const fresh = res.ok ? parseTally(await res.json()) : null;
+      const fresh = await getResults({ timeoutMs: 5_000 });
       if (fresh && fresh.seq > this.tally.seq) {
         this.#apply(fresh);
         this.#restart(); // the stream missed a frame: it is not healthy
       }
-      if (!res.ok && this.facts.open) this.#restart();
     } catch {
+      // No answer, or an HTTP error: an open stream is not to be trusted either.
       if (this.facts.open) this.#restart();
     } finally {
       this.#lastActivity = Date.now();

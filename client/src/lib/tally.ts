@@ -4,20 +4,11 @@
  * voter page's JavaScript budget, so frames are checked by hand here.
  */
 import type { Results } from '@livevote/contract';
-import { ROUTES, SSE_EVENT_TALLY, VOTE_OPTIONS, type VoteOption } from '@livevote/contract/constants';
+import { VOTE_OPTIONS, type VoteOption } from '@livevote/contract/constants';
 
 export type Tally = Results;
 export { VOTE_OPTIONS, type VoteOption };
 export const OPTION_LABEL: Record<VoteOption, string> = { cats: 'Cats', dogs: 'Dogs' };
-
-/** Same-origin API paths. */
-export const API = {
-  vote: ROUTES.vote,
-  voteStatus: (id: string) => ROUTES.voteStatus.replace(':id', encodeURIComponent(id)),
-  results: ROUTES.results,
-  stream: ROUTES.stream,
-  tallyEvent: SSE_EVENT_TALLY,
-} as const;
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

@@ -3,7 +3,8 @@
  * itself with the SAME Idempotency-Key, so the API turns a retry of an already-stored vote into a
  * replay instead of a second vote. A 429 is handed back with its wait; nothing else is retried.
  */
-import { API, type VoteOption } from './tally.ts';
+import { postVote } from './api.ts';
+import type { VoteOption } from './tally.ts';
 
 export type SendOutcome =
   | { kind: 'accepted'; id: string; attempts: number; replayed: boolean }
@@ -97,30 +98,21 @@ async function errorMessage(res: Response): Promise<string> {
   return res.statusText || `HTTP ${res.status}`;
 }
 
-export async function sendVote(option: VoteOption, o: SendOptions = {}): Promise<SendOutcome> {
-  const doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);
-  const key = o.key ?? newIdempotencyKey();
-  const maxAttempts = o.maxAttempts ?? 8;
-  const baseDelayMs = o.baseDelayMs ?? 500;
-  const maxDelayMs = o.maxDelayMs ?? 8_000;
-  const timeoutMs = o.timeoutMs ?? 10_000;
-  const url = `${o.baseUrl ?? ''}${API.vote}`;
-  const body = JSON.stringify({ option });
+export async function sendVote(option: VoteOption, options: SendOptions = {}): Promise<SendOutcome> {
+  const key = options.key ?? newIdempotencyKey();
+  const maxAttempts = options.maxAttempts ?? 8;
+  const baseDelayMs = options.baseDelayMs ?? 500;
+  const maxDelayMs = options.maxDelayMs ?? 8_000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const callerSignal = options.signal;
 
   for (let attempt = 1; ; attempt++) {
-    if (o.signal?.aborted) return { kind: 'aborted' };
+    if (callerSignal?.aborted) return { kind: 'aborted' };
     let reason: string;
     let retryAfter: number | null = null;
     try {
-      const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
-      const res = await doFetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': key, accept: 'application/json' },
-        body,
-        credentials: 'same-origin',
-        cache: 'no-store',
-        signal,
-      });
+      const signal = callerSignal ? AbortSignal.any([callerSignal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
+      const res = await postVote(option, key, { baseUrl: options.baseUrl, fetch: options.fetch, signal });
       if (res.status === 202 || res.status === 200 || res.status === 201) {
         let id = key;
         try {
@@ -140,14 +132,14 @@ export async function sendVote(option: VoteOption, o: SendOptions = {}): Promise
       reason = `HTTP ${res.status}`;
       retryAfter = parseRetryAfter(res.headers.get('retry-after'));
     } catch (err) {
-      if (o.signal?.aborted) return { kind: 'aborted' };
+      if (callerSignal?.aborted) return { kind: 'aborted' };
       reason = err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network error';
     }
     if (attempt >= maxAttempts) return { kind: 'gave-up', attempts: attempt };
-    const delayMs = retryDelayMs(attempt, retryAfter, baseDelayMs, maxDelayMs, o.random);
-    o.onRetry?.({ attempt, delayMs, reason });
+    const delayMs = retryDelayMs(attempt, retryAfter, baseDelayMs, maxDelayMs, options.random);
+    options.onRetry?.({ attempt, delayMs, reason });
     try {
-      await wait(delayMs, o.signal);
+      await wait(delayMs, callerSignal);
     } catch {
       return { kind: 'aborted' };
     }

@@ -1,6 +1,6 @@
-import { apiBase, loadResults } from '#lib/server/results.ts';
+import { loadResults } from '#lib/server/api.ts';
 import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async ({ url }) => ({
-  initial: await loadResults(apiBase(url.origin)),
+  initial: await loadResults(url.origin),
 });
