@@ -6,9 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv, castVote, waitFor } from '@livevote/harness';
+import { ROUTES } from '@livevote/contract/constants';
+import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv, castVote } from '@livevote/harness';
 import {
   BUILD_DIR,
   REPO_ROOT,
@@ -39,24 +40,66 @@ interface Results {
   seq: number;
 }
 
-async function results(): Promise<Results> {
-  const res = await fetch(`${stack.url}/api/results`);
+/** How long a wait on the API may take (counting goes through the consumer and PostgreSQL). */
+const API_WAIT = { timeout: 15_000, interval: 50 };
+
+/**
+ * `GET /api/results` once. The server caches it for RESULTS_CACHE_MS (250 ms), so a read right
+ * after a vote may not show it yet: wait for what you expect (expect.poll / vi.waitFor), or use
+ * `voteViaApi`, whose answer is known to include its votes.
+ */
+async function results(base = stack.url): Promise<Results> {
+  const res = await fetch(`${base}${ROUTES.results}`);
+  expect(res.status).toBe(200);
   return (await res.json()) as Results;
 }
 
-/** Casts votes through the API (as another voter would) and waits until they are counted. */
+/** The tally seq that counted this vote, once GET /api/vote/:id says it is counted. */
+async function countedSeq(base: string, id: string): Promise<number> {
+  return vi.waitFor(async () => {
+    const res = await fetch(`${base}${ROUTES.voteStatus.replace(':id', encodeURIComponent(id))}`);
+    const body = (await res.json()) as { counted?: boolean; seq?: number };
+    expect(body.counted, `vote ${id} counted`).toBe(true);
+    return body.seq!;
+  }, API_WAIT);
+}
+
+/**
+ * Casts votes through the API (as another voter would), waits until each one is counted, then
+ * until /api/results has caught up with the tally that counted the last of them: the totals it
+ * answers include these votes, whatever the results cache held when it started.
+ */
 async function voteViaApi(option: 'cats' | 'dogs', n: number): Promise<Results> {
-  const before = await results();
-  for (let i = 0; i < n; i++) expect((await castVote(stack.url, option)).status).toBe(202);
-  return waitFor(async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const cast = await castVote(stack.url, option);
+    expect(cast.status).toBe(202);
+    ids.push(cast.id!);
+  }
+  let seq = 0;
+  for (const id of ids) seq = Math.max(seq, await countedSeq(stack.url, id));
+  return vi.waitFor(async () => {
     const r = await results();
-    return r.total >= before.total + n ? r : false;
-  }, { what: `${n} ${option} votes counted` });
+    expect(r.seq, `results caught up with the tally that counted ${n} ${option} votes`).toBeGreaterThanOrEqual(seq);
+    return r;
+  }, API_WAIT);
+}
+
+/**
+ * Waits until the page (live stream) and /api/results (cached) show the same number in `testId`
+ * and `field`, and answers those results: a baseline both agree on before a test changes anything.
+ */
+async function settledResults(page: Page, testId: string, field: 'cats' | 'total'): Promise<Results> {
+  return vi.waitFor(async () => {
+    const r = await results();
+    expect(toNumber(await testIdText(page, testId)), `${testId} on the page and ${field} in /api/results`).toBe(r[field]);
+    return r;
+  }, API_WAIT);
 }
 
 /** A page that records console errors (CSP violations show up there) and every request. */
-async function openPage(route: string, o: BrowserContextOptions = {}): Promise<{ page: Page; errors: string[]; requests: string[] }> {
-  const context = await browser.newContext({ viewport: PHONE, ...o });
+async function openPage(route: string, contextOptions: BrowserContextOptions = {}): Promise<{ page: Page; errors: string[]; requests: string[] }> {
+  const context = await browser.newContext({ viewport: PHONE, ...contextOptions });
   contexts.push(context);
   const page = await context.newPage();
   const errors: string[] = [];
@@ -112,8 +155,7 @@ describe('voter page', () => {
   it('tap Cats: the count rises, "sent" then "counted ✓", one vote with one Idempotency-Key', async () => {
     const { page, errors } = await openPage('/');
     await waitForAttr(page, 'connection', 'data-state', 'live');
-    const before = await results();
-    expect(toNumber(await testIdText(page, 'count-cats'))).toBe(before.cats);
+    const before = await settledResults(page, 'count-cats', 'cats');
 
     const posted = page.waitForRequest((r) => r.url().endsWith('/api/vote') && r.method() === 'POST');
     await page.getByRole('button', { name: 'Vote for Cats' }).click();
@@ -126,16 +168,20 @@ describe('voter page', () => {
     await waitForNumberAtLeast(page, 'count-cats', before.cats + 1);
     await waitForAttr(page, 'vote-status', 'data-phase', 'counted');
     expect(await testIdText(page, 'vote-status')).toContain('counted ✓');
-    const after = await results();
-    expect(after.cats).toBe(before.cats + 1);
-    expect(toNumber(await testIdText(page, 'total'))).toBe(after.total);
+    // "counted ✓" comes from GET /api/vote/:id; /api/results may still answer from its cache.
+    const after = await vi.waitFor(async () => {
+      const r = await results();
+      expect(r.cats).toBe(before.cats + 1);
+      return r;
+    }, API_WAIT);
+    await expect.poll(async () => toNumber(await testIdText(page, 'total')), API_WAIT).toBe(after.total);
     expect(errors).toEqual([]);
   });
 
   it('keeps a screen-reader summary of the tally', async () => {
     const { page } = await openPage('/');
-    const r = await results();
-    await page.waitForFunction((t) => document.querySelector('[data-testid="summary"]')?.textContent?.includes(`${t} vote`), r.total.toLocaleString('en-US'));
+    const r = await settledResults(page, 'total', 'total');
+    await expect.poll(() => testIdText(page, 'summary'), API_WAIT).toMatch(new RegExp(`, ${r.total.toLocaleString('en-US')} votes?$`));
     const summary = await testIdText(page, 'summary');
     expect(summary).toMatch(/^Cats \d+\u00a0%, Dogs \d+\u00a0%, [\d,]+ votes?$/);
   });
@@ -155,8 +201,6 @@ describe('motion', () => {
   it('bars glide when motion is welcome', async () => {
     const { page } = await openPage('/', { reducedMotion: 'no-preference' });
     await waitForAttr(page, 'connection', 'data-state', 'live');
-    const before = await results();
-    const from = before.total === 0 ? 0 : (before.cats * 100) / before.total;
     // Record the Cats bar's length on every frame while votes arrive.
     await page.evaluate(() => {
       const w = window as unknown as { __widths: number[] };
@@ -171,6 +215,7 @@ describe('motion', () => {
     const to = (r.cats * 100) / r.total;
     await page.waitForFunction((t) => Math.abs(Number(document.querySelector('.row.cats rect.fill')?.getAttribute('width')) - t) < 1e-6, to);
     const widths = await page.evaluate(() => (window as unknown as { __widths: number[] }).__widths);
+    const from = widths[0]!; // the length on screen before the votes, whatever the page started from
     const between = widths.filter((x) => x > Math.min(from, to) + 0.01 && x < Math.max(from, to) - 0.01);
     expect(Math.abs(to - from)).toBeGreaterThan(1);
     expect(between.length).toBeGreaterThan(2); // several in-between frames: it moved, it did not jump
@@ -181,7 +226,7 @@ describe('presenter screen', () => {
   it('moves without a reload when votes arrive through the API', async () => {
     const { page, errors } = await openPage('/present', { viewport: PROJECTOR });
     await waitForAttr(page, 'presenter', 'data-stream', 'open');
-    const start = toNumber(await testIdText(page, 'present-total'));
+    const start = (await settledResults(page, 'present-total', 'total')).total;
     await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
     const navigations: string[] = [];
     page.on('framenavigated', (f) => navigations.push(f.url()));
@@ -208,7 +253,7 @@ describe('presenter screen', () => {
     await page.mouse.move(200, 200);
     await page.waitForFunction(() => getComputedStyle(document.querySelector('main')!).cursor === 'none', undefined, { timeout: 10_000 });
     await page.mouse.move(300, 300);
-    expect(await page.evaluate(() => getComputedStyle(document.querySelector('main')!).cursor)).not.toBe('none');
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('main')!).cursor !== 'none', undefined, { timeout: 2_000 });
     expect(await page.getByRole('button').count()).toBe(0); // no buttons on the presenter
   });
 });
@@ -305,15 +350,17 @@ describe('when Redis is down', () => {
 
       await redis.start();
       await waitForAttr(page, 'vote-status', 'data-phase', 'counted', 60_000);
+      // Each response is recorded after an await in its listener: wait for the 202 to be in.
+      await expect.poll(() => posts.at(-1)?.status, API_WAIT).toBe(202);
       expect(posts.length).toBeGreaterThanOrEqual(2);
       expect(posts[0]!.status).toBe(503);
-      expect(posts.at(-1)!.status).toBe(202);
       expect(new Set(posts.map((p) => p.key)).size).toBe(1);
       // /api/results is cached for a moment (RESULTS_CACHE_MS), so wait for it to show the vote.
-      const r = await waitFor(async () => {
-        const t = (await (await fetch(`${own.url}/api/results`)).json()) as Results;
-        return t.total > 0 ? t : false;
-      }, { what: 'results showing the vote' });
+      const r = await vi.waitFor(async () => {
+        const t = await results(own.url);
+        expect(t.total, 'results showing the vote').toBeGreaterThan(0);
+        return t;
+      }, API_WAIT);
       expect(r).toMatchObject({ cats: 1, dogs: 0, total: 1 });
       await waitForNumberAtLeast(page, 'count-cats', 1);
     } finally {
