@@ -16,3 +16,22 @@ it('names every bad variable in one clear error', () => {
   );
   expect(() => loadConfig({})).toThrow(/REDIS_URL[\s\S]*DATABASE_URL/);
 });
+
+it('validates TRUST_PROXY with proxy-addr itself, and ALLOWED_ORIGINS as full origins', () => {
+  expect(loadConfig({ ...base, TRUST_PROXY: '10.0.0.0/255.0.0.0, ::1, uniquelocal' }).TRUST_PROXY).toEqual(['10.0.0.0/255.0.0.0', '::1', 'uniquelocal']);
+  expect(() => loadConfig({ ...base, TRUST_PROXY: 'abc' })).toThrow(/TRUST_PROXY: .*invalid IP address: abc/);
+  expect(() => loadConfig({ ...base, TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY: .*invalid range on address: 10\.0\.0\.0\/33/);
+  expect(loadConfig({ ...base, ALLOWED_ORIGINS: ' https://Votes.Example/ , http://localhost:5173,https://a.example:443' }).ALLOWED_ORIGINS).toEqual([
+    'https://votes.example',
+    'http://localhost:5173',
+    'https://a.example',
+  ]);
+  for (const bad of ['*', 'https://*.example', 'example.com', 'localhost:5173', 'https://a.example/path', 'https://a.example?x', 'null', 'ftp://a.example'])
+    expect(() => loadConfig({ ...base, ALLOWED_ORIGINS: bad }), bad).toThrow(/ALLOWED_ORIGINS: /);
+});
+
+it('refuses an empty, blank or non-integer number instead of reading it as 0', () => {
+  for (const bad of ['', ' ', 'abc', '1e3', '0x10', '80.5', '-1', '70000']) expect(() => loadConfig({ ...base, PORT: bad }), JSON.stringify(bad)).toThrow(/PORT: /);
+  expect(loadConfig({ ...base, PORT: ' 8080 ' }).PORT).toBe(8080);
+  expect(loadConfig({ ...base, PORT: '0' }).PORT).toBe(0);
+});
