@@ -1,22 +1,81 @@
 import type pg from 'pg';
 import type { Results } from '@livevote/contract';
 
-/** Read side of the tallies (the consumer owns the writes): current totals and per-vote status. */
+/** A tally answer: fresh from PostgreSQL, or (PostgreSQL away) the last known one and how old it is. */
+export interface TallyRead {
+  value: Results;
+  stale: boolean;
+  /** Whole seconds since this value was last known to be current (0 when fresh). */
+  ageSeconds: number;
+}
+
+export interface TallyReaderOptions {
+  /** `/api/results` answers from memory for this long. */
+  cacheMs: number;
+  /** With a last known tally, a read waits at most this for PostgreSQL before serving it stale. */
+  staleAfterMs?: number;
+  /** After a failed read, serve the last known tally without asking PostgreSQL for this long. */
+  retryAfterFailureMs?: number;
+}
+
+/**
+ * Read side of the tallies (the consumer owns the writes): current totals and per-vote status.
+ * It remembers the newest tally it has seen, from PostgreSQL or from the tally channel
+ * (`observe`), so that while PostgreSQL is away results degrade to that tally with its age
+ * instead of failing: voting does not depend on PostgreSQL, and neither should the last picture.
+ */
 export class TallyReader {
   private readonly pool: pg.Pool;
   private readonly cacheMs: number;
+  private readonly staleAfterMs: number;
+  private readonly retryAfterFailureMs: number;
   private cached: { at: number; value: Results } | null = null;
+  /** The newest tally seen and when it was last known current; kept however old. */
+  private known: { at: number; value: Results } | null = null;
+  private failedAt = -Infinity;
   private inflight: Promise<Results> | null = null;
 
-  constructor(pool: pg.Pool, cacheMs: number) {
+  constructor(pool: pg.Pool, options: number | TallyReaderOptions) {
+    const o = typeof options === 'number' ? { cacheMs: options } : options;
     this.pool = pool;
-    this.cacheMs = cacheMs;
+    this.cacheMs = o.cacheMs;
+    this.staleAfterMs = o.staleAfterMs ?? 1000;
+    this.retryAfterFailureMs = o.retryAfterFailureMs ?? 1000;
   }
 
   /** Cached for `cacheMs`; concurrent callers share one query. */
   async current(): Promise<Results> {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.value;
     return this.fresh();
+  }
+
+  /**
+   * `current()`, or — when PostgreSQL fails, is slower than `staleAfterMs`, or failed within
+   * `retryAfterFailureMs` — the last known tally marked stale. Throws only when none is known.
+   */
+  async read(): Promise<TallyRead> {
+    const known = this.known;
+    if (known && Date.now() - this.failedAt < this.retryAfterFailureMs) return this.stale(known);
+    const attempt = this.current();
+    if (!known) return { value: await attempt, stale: false, ageSeconds: 0 };
+    attempt.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<null>((resolve) => (timer = setTimeout(resolve, this.staleAfterMs, null)));
+    try {
+      const value = await Promise.race([attempt, slow]);
+      return value ? { value, stale: false, ageSeconds: 0 } : this.stale(this.known ?? known);
+    } catch {
+      return this.stale(this.known ?? known);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A tally from the tally channel (committed by the consumer): newer than the last read, it is the one to serve. */
+  observe(t: Results): void {
+    const value: Results = { cats: t.cats, dogs: t.dogs, total: t.total, seq: t.seq, updatedAt: t.updatedAt };
+    this.remember(value);
+    if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: Date.now(), value };
   }
 
   /** Always asks PostgreSQL (shared by concurrent callers). */
@@ -30,7 +89,13 @@ export class TallyReader {
         const dogs = Number(row.dogs);
         const value: Results = { cats, dogs, total: cats + dogs, seq: Number(row.seq), updatedAt: row.updated_at.toISOString() };
         this.cached = { at: Date.now(), value };
+        this.failedAt = -Infinity;
+        this.remember(value);
         return value;
+      })
+      .catch((err: unknown) => {
+        this.failedAt = Date.now();
+        throw err;
       })
       .finally(() => {
         this.inflight = null;
@@ -46,5 +111,13 @@ export class TallyReader {
 
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
+  }
+
+  private remember(value: Results): void {
+    if (!this.known || value.seq >= this.known.value.seq) this.known = { at: Date.now(), value };
+  }
+
+  private stale(known: { at: number; value: Results }): TallyRead {
+    return { value: known.value, stale: true, ageSeconds: Math.max(0, Math.floor((Date.now() - known.at) / 1000)) };
   }
 }

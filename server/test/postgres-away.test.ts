@@ -1,0 +1,96 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { castVote, createTestEnv, freePort, results, ServiceProcess, startStack, TEST_PG_ADMIN_URL, type Stack, type TestEnv } from '@livevote/harness';
+
+// PostgreSQL away for this server only: the test's own database refuses connections (ALLOW_CONNECTIONS
+// false, its sessions terminated). Redis stays up, so the server can still take votes: it stays
+// ready, votes get 202, results degrade to the last known tally with its age, vote status to 503.
+let env: TestEnv;
+let stack: Stack;
+let dbName: string;
+const extra: ServiceProcess[] = [];
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+const refuseConnections = async () => {
+  await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
+  await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}' AND pid <> pg_backend_pid()`);
+};
+const allowConnections = () => admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+
+beforeAll(async () => {
+  env = await createTestEnv('pg_away');
+  dbName = new URL(env.databaseUrl).pathname.slice(1);
+  stack = await startStack({ ...env, env: { RATE_LIMIT: 'off', RESULTS_CACHE_MS: '0' } });
+});
+afterAll(async () => {
+  await Promise.all(extra.map((p) => p.stop()));
+  await stack?.stop();
+  await allowConnections().catch(() => {});
+  await env?.cleanup();
+});
+
+const get = (path: string, base = stack.url) => fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+
+it('stays ready and takes votes while PostgreSQL is away; results serve the last known tally with its age; vote status answers 503', async () => {
+  const key = `pg-away-${Date.now()}`;
+  expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
+  await expect.poll(async () => (await results(stack.url)).total, { message: 'the first vote counted', timeout: 15_000 }).toBe(1);
+  const known = await results(stack.url);
+  expect(known).not.toHaveProperty('stale');
+
+  await refuseConnections();
+  // The server notices: the vote status read fails and says when to retry.
+  await expect.poll(async () => (await get(`/api/vote/${key}`)).status, { message: 'vote status degrades to 503', timeout: 10_000 }).toBe(503);
+  const status = await get(`/api/vote/${key}`);
+  expect(Number(status.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(((await status.json()) as { error: string }).error).toMatch(/\w/);
+
+  // Ready means "can take votes": Redis is there, so it is ready and votes are accepted.
+  const ready = await get('/readyz');
+  expect.soft(ready.status, 'ready while PostgreSQL is away').toBe(200);
+  expect.soft((await castVote(stack.url, 'dogs')).status, 'vote accepted while PostgreSQL is away').toBe(202);
+
+  // Results: the last known tally, marked stale, with its age.
+  const res = await get('/api/results');
+  expect(res.status, 'results while PostgreSQL is away').toBe(200);
+  expect(Number(res.headers.get('age'))).toBeGreaterThanOrEqual(0);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  const body = (await res.json()) as Record<string, unknown>;
+  expect(body).toMatchObject({ ...known, stale: true });
+  expect(body.ageSeconds).toBe(Number(res.headers.get('age')));
+
+  // A server that has never read a tally has nothing to serve: 503 + Retry-After, yet it is ready.
+  const port = await freePort();
+  const fresh = new ServiceProcess({
+    name: 'server-2',
+    entry: stack.server.options.entry,
+    env: { ...stack.server.options.env, PORT: String(port) },
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+  });
+  extra.push(fresh);
+  await fresh.start();
+  const base2 = `http://127.0.0.1:${port}`;
+  const none = await get('/api/results', base2);
+  expect(none.status).toBe(503);
+  expect(Number(none.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect((await castVote(base2, 'cats')).status).toBe(202);
+
+  // PostgreSQL back: fresh results again, every vote accepted meanwhile counted.
+  await allowConnections();
+  // (The tally channel may bring the new totals before this server's own reads work again.)
+  await expect.poll(async () => {
+    const r = await get('/api/results');
+    if (r.status !== 200) return null;
+    const { cats, dogs, total, stale } = (await r.json()) as Record<string, unknown>;
+    return { cats, dogs, total, stale: stale ?? false, age: r.headers.get('age') };
+  }, { message: 'fresh results with all three votes', timeout: 30_000 }).toEqual({ total: 3, cats: 2, dogs: 1, stale: false, age: null });
+  await expect.poll(async () => (await get('/api/results', base2)).status, { message: 'the new server serves results', timeout: 15_000 }).toBe(200);
+});

@@ -1,0 +1,46 @@
+import type pg from 'pg';
+import { expect, it } from 'vitest';
+import { TallyReader } from '../src/tally-reader.ts';
+
+/** A pool whose next query answers the tally row, fails, or never answers. */
+function fakePool() {
+  let mode: 'ok' | 'fail' | 'hang' = 'ok';
+  let row = { cats: '1', dogs: '2', seq: '3', updated_at: new Date('2026-01-01T00:00:00Z') };
+  const pool = {
+    query: () =>
+      mode === 'ok' ? Promise.resolve({ rows: [row] }) : mode === 'fail' ? Promise.reject(new Error('connection refused')) : new Promise(() => {}),
+  } as unknown as pg.Pool;
+  return { pool, set: (m: typeof mode) => (mode = m), row: (r: Partial<typeof row>) => (row = { ...row, ...r }) };
+}
+
+it('serves the last known tally, marked stale, when PostgreSQL fails or hangs; throws when none is known', async () => {
+  const db = fakePool();
+  const reader = new TallyReader(db.pool, { cacheMs: 0, staleAfterMs: 50, retryAfterFailureMs: 0 });
+  db.set('fail');
+  await expect(reader.read()).rejects.toThrow(/connection refused/);
+
+  db.set('ok');
+  expect(await reader.read()).toEqual({ value: { cats: 1, dogs: 2, total: 3, seq: 3, updatedAt: '2026-01-01T00:00:00.000Z' }, stale: false, ageSeconds: 0 });
+  db.set('fail');
+  expect(await reader.read()).toMatchObject({ value: { seq: 3 }, stale: true });
+
+  // A tally from the channel is newer than what PostgreSQL last said: it is the one served stale.
+  reader.observe({ cats: 5, dogs: 2, total: 7, seq: 9, updatedAt: '2026-01-01T00:00:01.000Z' });
+  db.set('hang');
+  const t0 = performance.now();
+  expect(await reader.read()).toMatchObject({ value: { total: 7, seq: 9 }, stale: true });
+  expect(performance.now() - t0).toBeLessThan(1000);
+});
+
+it('after a failure, answers from memory without asking PostgreSQL again until retryAfterFailureMs passed', async () => {
+  const db = fakePool();
+  let queries = 0;
+  const counting = { query: (...a: unknown[]) => (queries++, (db.pool.query as (...x: unknown[]) => unknown)(...a)) } as unknown as pg.Pool;
+  const reader = new TallyReader(counting, { cacheMs: 0, retryAfterFailureMs: 60_000 });
+  await reader.read();
+  db.set('fail');
+  await reader.read();
+  const before = queries;
+  for (let i = 0; i < 10; i++) expect((await reader.read()).stale).toBe(true);
+  expect(queries).toBe(before);
+});
