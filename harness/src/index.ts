@@ -5,5 +5,4 @@ export { createTestEnv, TEST_PG_ADMIN_URL, TEST_REDIS_URL, type TestEnv } from '
 export * from './vote-client.ts';
 export { TallyWatcher } from './tally-watcher.ts';
 export * from './counts.ts';
-export { waitFor } from './wait-for.ts';
 export * as images from './images.ts';
