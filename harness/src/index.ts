@@ -6,3 +6,4 @@ export * from './vote-client.ts';
 export { TallyWatcher } from './tally-watcher.ts';
 export * from './counts.ts';
 export * as images from './images.ts';
+export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';

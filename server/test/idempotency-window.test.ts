@@ -5,26 +5,20 @@
  * `maxmemory` (noeviction, as in the chart) many more keyed votes than would fit if every
  * record stayed are all accepted, and a retry after the window is counted once.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { castVote, createTestEnv, freePort, RedisServer, results, startStack, type Stack, type TestEnv } from '@livevote/harness';
+import { castVote, createTestEnv, startPrivateRedis, type PrivateRedis, results, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 const MAXMEMORY = 3 * 1024 * 1024;
 const WAVE = 1000;
 
 let env: TestEnv;
 let stack: Stack;
-let redis: RedisServer;
+let redis: PrivateRedis;
 let admin: Redis;
-let dir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'lv-idem-'));
-  redis = new RedisServer({ dir, port: await freePort(), persistence: false, extraArgs: ['--maxmemory', String(MAXMEMORY), '--maxmemory-policy', 'noeviction'] });
-  await redis.start();
+  redis = await startPrivateRedis('idem', { persistence: false, extraArgs: ['--maxmemory', String(MAXMEMORY), '--maxmemory-policy', 'noeviction'] });
   admin = new Redis(redis.url);
   env = await createTestEnv('idem_window', `${redis.url}/0`);
   stack = await startStack({
@@ -38,8 +32,7 @@ afterAll(async () => {
   admin?.disconnect();
   await stack?.stop();
   await env?.cleanup();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.dispose();
 });
 
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);

@@ -3,23 +3,17 @@
  * (here: an ACL that refuses script|load, later fixed), the limits must come back once Redis
  * is healthy, and the store errors must be counted and logged once per outage.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv } from '@livevote/harness';
+import { createTestEnv, startPrivateRedis, type PrivateRedis, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
-let redis: RedisServer;
+let redis: PrivateRedis;
 let admin: Redis;
-let dir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'lv-rl-'));
-  redis = new RedisServer({ dir, port: await freePort(), persistence: false });
-  await redis.start();
+  redis = await startPrivateRedis('rl', { persistence: false });
   admin = new Redis(redis.url);
   await admin.call('ACL', 'SETUSER', 'default', '-script|load');
   env = await createTestEnv('rl_recovery', `${redis.url}/0`);
@@ -33,8 +27,7 @@ afterAll(async () => {
   admin?.disconnect();
   await stack?.stop();
   await env?.cleanup();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.dispose();
 });
 
 const vote = () => fetch(`${stack.url}/api/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"option":"cats"}' });

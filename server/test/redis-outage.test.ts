@@ -1,26 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, castMany, castVote, results } from '@livevote/harness';
+import { createTestEnv, startPrivateRedis, type PrivateRedis, startStack, type Stack, type TestEnv, castMany, castVote, results } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
-let redis: RedisServer;
-let dir: string;
+let redis: PrivateRedis;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'lv-redis-'));
-  redis = new RedisServer({ dir, port: await freePort(), appendfsync: 'always' });
-  await redis.start();
+  redis = await startPrivateRedis('redis', { appendfsync: 'always' });
   env = await createTestEnv('redis_outage', `${redis.url}/0`);
   stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' } });
 });
 afterAll(async () => {
   await stack?.stop();
   await env?.cleanup();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.dispose();
 });
 
 it('answers 503 with Retry-After within half a second while Redis is down, and counts again after', async () => {

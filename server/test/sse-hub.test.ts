@@ -3,10 +3,10 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServerMetrics } from '../src/metrics.ts';
 import { SseHub } from '../src/sse-hub.ts';
+import { testHubOptions } from './hub-options.ts';
 
 /**
  * The slow-reader case runs the hub on a real HTTP server over a Unix socket. Over loopback
@@ -22,19 +22,7 @@ const sockPath = () => path.join(dir, 'hub.sock');
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'lv-hub-'));
-  hub = new SseHub({
-    tickMs: 0,
-    maxFramesPerSec: 10_000_000,
-    heartbeatMs: 60_000,
-    retryMs: 1000,
-    maxClients: 100,
-    maxPerIp: 100,
-    drainTimeoutMs: 500,
-    maxQueuedBytes: 4096,
-    metrics,
-    logger: pino({ level: 'silent' }),
-    snapshot: async () => ({ cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date(0).toISOString() }),
-  });
+  hub = new SseHub(testHubOptions({ metrics }));
   server = http.createServer((req, res) => void hub.connect(req, res, 'local'));
   await new Promise<void>((r) => server.listen(sockPath(), r));
 });

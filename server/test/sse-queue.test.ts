@@ -3,10 +3,10 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { createServerMetrics } from '../src/metrics.ts';
 import { SseHub, type SseHubOptions } from '../src/sse-hub.ts';
+import { testHubOptions } from './hub-options.ts';
 
 /**
  * What one client may have queued in user space (Node's buffers, not the kernel's). Runs on a
@@ -20,20 +20,8 @@ afterEach(async () => {
 async function hubOn(options: Partial<SseHubOptions> & { maxQueuedBytes: number }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'lv-queue-'));
   const metrics = createServerMetrics();
-  const hub = new SseHub({
-    tickMs: 0,
-    maxFramesPerSec: 10_000_000,
-    heartbeatMs: 60_000,
-    retryMs: 1000,
-    maxClients: 100,
-    maxPerIp: 100,
-    // Long: whatever drops the stuck client here is the byte cap, not the drain timeout.
-    drainTimeoutMs: 60_000,
-    metrics,
-    logger: pino({ level: 'silent' }),
-    snapshot: async () => ({ cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date(0).toISOString() }),
-    ...options,
-  });
+  // A long drain timeout: whatever drops the stuck client here is the byte cap.
+  const hub = new SseHub(testHubOptions({ drainTimeoutMs: 60_000, metrics, ...options }));
   const responses: http.ServerResponse[] = [];
   const server = http.createServer((req, res) => {
     responses.push(res);

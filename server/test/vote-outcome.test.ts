@@ -5,26 +5,20 @@
  * Redis replies are delayed with CLIENT PAUSE WRITE on a private redis-server: the commands are
  * held, then run, exactly like a Redis that is slow to answer.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { castVote, createTestEnv, freePort, RedisServer, results, startStack, type CastOutcome, type Stack, type TestEnv } from '@livevote/harness';
+import { castVote, createTestEnv, startPrivateRedis, type PrivateRedis, results, startStack, type CastOutcome, type Stack, type TestEnv } from '@livevote/harness';
 
 const OUTCOME_WAIT_MS = 1200;
 const COMMAND_TIMEOUT_MS = 400;
 
 let env: TestEnv;
 let stack: Stack;
-let redis: RedisServer;
+let redis: PrivateRedis;
 let admin: Redis;
-let dir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'lv-outcome-'));
-  redis = new RedisServer({ dir, port: await freePort(), persistence: false });
-  await redis.start();
+  redis = await startPrivateRedis('outcome', { persistence: false });
   admin = new Redis(redis.url);
   env = await createTestEnv('vote_outcome', `${redis.url}/0`);
   stack = await startStack({
@@ -38,8 +32,7 @@ afterAll(async () => {
   admin?.disconnect();
   await stack?.stop();
   await env?.cleanup();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.dispose();
 });
 
 /** Everything answered so far, to check the books at the end. */
