@@ -21,6 +21,8 @@ export const ROUTES = {
   voteStatus: '/api/vote/:id',
   results: '/api/results',
   stream: '/api/stream',
+  /** The OpenAPI 3.1 document of these routes, generated from the contract (`@livevote/contract/openapi`). */
+  openapi: '/api/openapi.json',
   healthz: '/healthz',
   readyz: '/readyz',
   metrics: '/metrics',

@@ -59,3 +59,40 @@ export const VoteStatus = z.strictObject({
   seq: count.optional(),
 });
 export type VoteStatus = z.infer<typeof VoteStatus>;
+
+/** `202` to `POST /api/vote`: the vote is in Redis; `id` is its vote ID (the Idempotency-Key when one was sent). */
+export const VoteAccepted = z.strictObject({ id: z.string().regex(IDEMPOTENCY_KEY_PATTERN) });
+export type VoteAccepted = z.infer<typeof VoteAccepted>;
+
+/**
+ * `GET /api/results` while PostgreSQL is away: the last tally this process knows, marked stale,
+ * with its age in seconds (also sent as the `Age` header).
+ */
+export const StaleResults = z.strictObject({ ...Results.shape, stale: z.literal(true), ageSeconds: count });
+export type StaleResults = z.infer<typeof StaleResults>;
+
+/** Every JSON error answer: what went wrong, for a person to read. */
+export const ErrorBody = z.strictObject({ error: z.string().min(1) });
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** `422` to a vote body that is not `{"option":"cats"|"dogs"}`: which field failed and why. */
+export const InvalidVoteBody = z.strictObject({
+  error: z.string().min(1),
+  issues: z.array(z.strictObject({ path: z.string(), message: z.string() })),
+});
+export type InvalidVoteBody = z.infer<typeof InvalidVoteBody>;
+
+/**
+ * `504` to a vote that was sent to Redis whose answer did not come in time: it may or may not be
+ * stored. Retry only with the same Idempotency-Key, or ask `GET /api/vote/:id` about `id`.
+ */
+export const OutcomeUnknown = z.strictObject({ error: z.literal('outcome unknown'), id: z.string().regex(IDEMPOTENCY_KEY_PATTERN) });
+export type OutcomeUnknown = z.infer<typeof OutcomeUnknown>;
+
+/** `GET /healthz`: the process is alive. */
+export const Health = z.strictObject({ status: z.literal('ok') });
+export type Health = z.infer<typeof Health>;
+
+/** `GET /readyz`: whether the process can take votes (200 `true`, 503 `false`). */
+export const Readiness = z.strictObject({ ready: z.boolean() });
+export type Readiness = z.infer<typeof Readiness>;

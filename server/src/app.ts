@@ -11,6 +11,7 @@ import type { SseHub } from './sse-hub.ts';
 import type { TallyReader } from './tally-reader.ts';
 import type { VoteIntake } from './vote-intake.ts';
 import { voteRoutes } from './vote-routes.ts';
+import { openApiRoute } from './openapi-route.ts';
 import { sendError } from './http-errors.ts';
 import { clientAddress, type TrustProxy } from './client-address.ts';
 import { RATE_LIMITED_MESSAGE, type RateLimits } from './rate-limits.ts';
@@ -81,6 +82,7 @@ export function buildApp(deps: AppDeps): Express {
   app.use(ROUTES.api, tagRequest, apiHeaders, corsPolicy(deps.allowedOrigins));
   app.post(ROUTES.vote, deps.rateLimits.votes);
   app.use(voteRoutes({ intake: deps.intake, tallies: deps.tallies, metrics: deps.metrics, allowedOrigins: deps.allowedOrigins }));
+  app.use(openApiRoute());
   app.use(ROUTES.api, (_req, res) => sendError(res, 404, 'no such API route'));
 
   if (deps.clientHandler) app.use(deps.clientHandler);

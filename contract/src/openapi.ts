@@ -1,0 +1,296 @@
+/**
+ * The OpenAPI 3.1 document of the public HTTP API (`GET /api/openapi.json`), built from the
+ * contract's zod schemas by zod's own JSON Schema output (draft 2020-12, the dialect of
+ * OpenAPI 3.1), so a body schema here cannot drift from what the programs validate. The routes
+ * and their statuses are listed here once; server/test/openapi.test.ts checks that every route
+ * the server registers is in it and that real answers of a running stack match it.
+ * Browser-safe like the rest of the contract: zod only.
+ */
+import { z } from 'zod';
+import pkg from '../package.json' with { type: 'json' };
+import { IDEMPOTENCY_KEY_PATTERN, ROUTES, SSE_EVENT_TALLY } from './constants.ts';
+import {
+  ErrorBody,
+  Health,
+  InvalidVoteBody,
+  OutcomeUnknown,
+  Readiness,
+  Results,
+  StaleResults,
+  VoteAccepted,
+  VoteRequest,
+  VoteStatus,
+} from './index.ts';
+
+type Json = Record<string, unknown>;
+
+/** `/api/vote/:id` (Express) → `/api/vote/{id}` (OpenAPI). */
+export const openApiPath = (route: string): string => route.replace(/:([A-Za-z_]\w*)/g, '{$1}');
+
+/** One zod schema as a JSON Schema 2020-12 object, without `$schema` (the document's dialect applies). */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): Json {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'throw' }) as Json;
+  return rest;
+}
+
+const ref = (kind: 'schemas' | 'responses' | 'headers' | 'parameters', name: string) => ({ $ref: `#/components/${kind}/${name}` });
+const json = (schema: Json) => ({ 'application/json': { schema } });
+const KEY = IDEMPOTENCY_KEY_PATTERN.source.replace(/^\^|\$$/g, '');
+
+const errorResponse = (description: string, headers: Json = {}) => ({
+  description,
+  headers: { 'X-Request-Id': ref('headers', 'XRequestId'), ...headers },
+  content: json(ref('schemas', 'ErrorBody')),
+});
+
+/** The schemas the document names, each generated from the contract. */
+function schemas(): Json {
+  return {
+    VoteRequest: jsonSchema(VoteRequest, 'input'),
+    VoteAccepted: jsonSchema(VoteAccepted),
+    VoteStatus: jsonSchema(VoteStatus),
+    Results: jsonSchema(Results),
+    StaleResults: jsonSchema(StaleResults),
+    ErrorBody: jsonSchema(ErrorBody),
+    InvalidVoteBody: jsonSchema(InvalidVoteBody),
+    OutcomeUnknown: jsonSchema(OutcomeUnknown),
+    Health: jsonSchema(Health),
+    Readiness: jsonSchema(Readiness),
+    // The SSE framing around the contract's Results: one event as its fields.
+    TallyEvent: {
+      type: 'object',
+      description: `One \`${SSE_EVENT_TALLY}\` event of ${ROUTES.stream}, as its fields: \`event: ${SSE_EVENT_TALLY}\`, \`id:\` the tally's \`seq\`, \`data:\` the totals as one line of JSON (Results).`,
+      required: ['event', 'id', 'data'],
+      additionalProperties: false,
+      properties: {
+        event: { const: SSE_EVENT_TALLY },
+        id: { type: 'string', pattern: '^\\d+$', description: 'The tally `seq`; a reconnecting EventSource sends it back as Last-Event-ID.' },
+        data: { type: 'string', contentMediaType: 'application/json', contentSchema: ref('schemas', 'Results') },
+      },
+    },
+  };
+}
+
+const headers = {
+  RetryAfter: {
+    description: 'Seconds to wait before trying again (RFC 9110 §10.2.3).',
+    required: true,
+    schema: { type: 'integer', minimum: 0 },
+  },
+  IdempotentReplayed: {
+    description: 'Present on a repeat of an Idempotency-Key: this answer is the stored first result, not a new vote.',
+    schema: { type: 'string', const: 'true' },
+  },
+  XRequestId: {
+    description: "The request's ID in the server's logs: the proxy's X-Request-Id when it sent a sane one, else a fresh one.",
+    schema: { type: 'string', pattern: '^[\\w.:-]{1,128}$' },
+  },
+  RateLimit: {
+    description: 'What is left of the per-address vote limit (draft-ietf-httpapi-ratelimit-headers-08), while rate limiting is on.',
+    schema: { type: 'string' },
+  },
+  RateLimitPolicy: {
+    description: 'The per-address vote limit and its window (draft-ietf-httpapi-ratelimit-headers-08), while rate limiting is on.',
+    schema: { type: 'string' },
+  },
+  Age: {
+    description: 'Seconds since this stale tally was read (sent only with `"stale": true`).',
+    schema: { type: 'integer', minimum: 0 },
+  },
+};
+
+const parameters = {
+  IdempotencyKey: {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description:
+      'Makes retries safe: the key becomes the vote ID, and the same key with the same vote answers the first result (`Idempotent-Replayed: true`); with another option it is a 422. An sf-string (draft-ietf-httpapi-idempotency-key-header): optionally in double quotes.',
+    schema: { type: 'string', pattern: `^(?:${KEY}|"${KEY}")$` },
+  },
+  VoteId: {
+    name: 'id',
+    in: 'path',
+    required: true,
+    description: 'A vote ID as `POST /api/vote` answered it.',
+    schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source },
+  },
+  LastEventId: {
+    name: 'Last-Event-ID',
+    in: 'header',
+    required: false,
+    description: 'Sent by a reconnecting EventSource. Tallies are state, not events: the stream starts with the current totals whatever it says.',
+    schema: { type: 'string' },
+  },
+};
+
+const responses = {
+  Unavailable: errorResponse('A dependency is away: nothing was stored or read. Retrying after Retry-After is safe, even for a vote without Idempotency-Key.', {
+    'Retry-After': ref('headers', 'RetryAfter'),
+  }),
+  RateLimited: errorResponse('Too many requests from this client address; wait Retry-After seconds.', {
+    'Retry-After': ref('headers', 'RetryAfter'),
+  }),
+  InternalError: errorResponse('An unexpected error; the server logged it with the X-Request-Id.'),
+};
+
+/** The paths, their operations and every answer each can give. */
+function paths(): Json {
+  const api = (o: Json) => ({ ...o, responses: { ...(o.responses as Json), 500: ref('responses', 'InternalError') } });
+  return {
+    [ROUTES.vote]: {
+      post: api({
+        operationId: 'castVote',
+        tags: ['votes'],
+        summary: 'Cast one vote',
+        description:
+          'A 2xx means the vote is in Redis and will be counted exactly once. A browser page may POST only from the same origin or one of ALLOWED_ORIGINS (Sec-Fetch-Site / Origin); requests without either (curl, k6) are allowed.',
+        parameters: [ref('parameters', 'IdempotencyKey')],
+        requestBody: { required: true, description: 'At most 1 KB of UTF-8 JSON.', content: json(ref('schemas', 'VoteRequest')) },
+        responses: {
+          202: {
+            description: 'Stored in Redis; `id` is the vote ID to ask `GET /api/vote/{id}` about.',
+            headers: {
+              'Idempotent-Replayed': ref('headers', 'IdempotentReplayed'),
+              'X-Request-Id': ref('headers', 'XRequestId'),
+              RateLimit: ref('headers', 'RateLimit'),
+              'RateLimit-Policy': ref('headers', 'RateLimitPolicy'),
+            },
+            content: json(ref('schemas', 'VoteAccepted')),
+          },
+          400: errorResponse('Malformed JSON, a body that is not an object, an empty body, or an Idempotency-Key that is not 8–128 of A-Z a-z 0-9 _ . : -.'),
+          403: errorResponse('A cross-site request from a browser page (forced-vote protection).'),
+          413: errorResponse('The body is over 1 KB.'),
+          415: errorResponse('Not `application/json`, or a charset other than UTF-8, or a content encoding.'),
+          422: {
+            description: 'The body is not `{"option":"cats"}` or `{"option":"dogs"}` (with its issues), or the Idempotency-Key was already used for the other option.',
+            headers: { 'X-Request-Id': ref('headers', 'XRequestId') },
+            content: json({ anyOf: [ref('schemas', 'InvalidVoteBody'), ref('schemas', 'ErrorBody')] }),
+          },
+          429: {
+            ...responses.RateLimited,
+            headers: { ...responses.RateLimited.headers, RateLimit: ref('headers', 'RateLimit'), 'RateLimit-Policy': ref('headers', 'RateLimitPolicy') },
+          },
+          503: { ...ref('responses', 'Unavailable'), description: 'The vote was surely not stored (Redis down, stalled or refusing writes): retrying is safe.' },
+          504: {
+            description:
+              'Outcome unknown: the vote was sent to Redis but its answer did not come in time, so it may still be counted. No Retry-After: retry only with the same Idempotency-Key, or ask `GET /api/vote/{id}`.',
+            headers: { 'X-Request-Id': ref('headers', 'XRequestId') },
+            content: json(ref('schemas', 'OutcomeUnknown')),
+          },
+        },
+      }),
+    },
+    [openApiPath(ROUTES.voteStatus)]: {
+      get: api({
+        operationId: 'getVoteStatus',
+        tags: ['votes'],
+        summary: 'Whether a vote has been counted yet, and in which tally',
+        parameters: [ref('parameters', 'VoteId')],
+        responses: {
+          200: { description: '`counted` and, once counted, the `seq` of the first tally that includes it.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
+          400: errorResponse('Not a vote ID.'),
+          503: { ...ref('responses', 'Unavailable'), description: 'PostgreSQL is away.' },
+        },
+      }),
+    },
+    [ROUTES.results]: {
+      get: api({
+        operationId: 'getResults',
+        tags: ['results'],
+        summary: 'The current totals',
+        responses: {
+          200: {
+            description: 'The totals; while PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`).',
+            headers: { Age: ref('headers', 'Age'), 'X-Request-Id': ref('headers', 'XRequestId') },
+            content: json({ anyOf: [ref('schemas', 'Results'), ref('schemas', 'StaleResults')] }),
+          },
+          503: { ...ref('responses', 'Unavailable'), description: 'PostgreSQL is away and this process knows no tally yet.' },
+        },
+      }),
+    },
+    [ROUTES.stream]: {
+      get: {
+        operationId: 'streamResults',
+        tags: ['results'],
+        summary: 'The live totals as Server-Sent Events',
+        description: `A \`retry:\` hint and a \`${SSE_EVENT_TALLY}\` event with the current totals at once, then one on every change (at most one per tick), and heartbeat comments. Open with an EventSource.`,
+        parameters: [ref('parameters', 'LastEventId')],
+        responses: {
+          200: {
+            description: `An event stream of \`${SSE_EVENT_TALLY}\` events (TallyEvent) that stays open.`,
+            content: {
+              'text/event-stream': {
+                schema: { type: 'string', description: `text/event-stream (WHATWG HTML, server-sent events); each \`${SSE_EVENT_TALLY}\` event is a TallyEvent.` },
+                'x-sse-events': { [SSE_EVENT_TALLY]: ref('schemas', 'TallyEvent') },
+              },
+            },
+          },
+          429: { ...ref('responses', 'RateLimited'), description: 'Too many new streams, or too many open streams, from this client address.' },
+          503: { ...ref('responses', 'Unavailable'), description: 'This server is full or shutting down; another replica may take the stream.' },
+        },
+      },
+    },
+    [ROUTES.openapi]: {
+      get: {
+        operationId: 'getOpenApiDocument',
+        tags: ['operations'],
+        summary: 'This document',
+        responses: { 200: { description: 'The OpenAPI 3.1 document of this API.', content: json({ type: 'object' }) } },
+      },
+    },
+    [ROUTES.healthz]: {
+      get: { operationId: 'liveness', tags: ['operations'], summary: 'Liveness', responses: { 200: { description: 'The process is alive.', content: json(ref('schemas', 'Health')) } } },
+    },
+    [ROUTES.readyz]: {
+      get: {
+        operationId: 'readiness',
+        tags: ['operations'],
+        summary: 'Readiness: can take votes (Redis reachable, not shutting down)',
+        description: 'PostgreSQL being away degrades results and vote status, not readiness.',
+        responses: {
+          200: { description: 'Ready.', content: json(ref('schemas', 'Readiness')) },
+          503: { description: 'Not ready: Redis is unreachable or the process is shutting down.', content: json(ref('schemas', 'Readiness')) },
+        },
+      },
+    },
+    [ROUTES.metrics]: {
+      get: {
+        operationId: 'metrics',
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        responses: { 200: { description: 'The Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+  };
+}
+
+export interface OpenApiOptions {
+  /** `servers[0].url`; none by default, so the document's paths are relative to where it was fetched. */
+  serverUrl?: string;
+}
+
+/** Builds the document; a fresh object each call. */
+export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
+  return {
+    openapi: '3.1.1',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'live vote API',
+      version: pkg.version,
+      summary: 'Cats vs Dogs voting with live results.',
+      description:
+        `Every JSON error is \`{"error": "..."}\` (ErrorBody; a few carry more fields). Any other path under ${ROUTES.api} answers 404 with an ErrorBody. ` +
+        'Pages on the ALLOWED_ORIGINS may use the API by CORS (Content-Type and Idempotency-Key allowed; Retry-After and Idempotent-Replayed exposed).',
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
+    tags: [
+      { name: 'votes', description: 'Casting a vote and asking whether it was counted.' },
+      { name: 'results', description: 'The totals, once or live.' },
+      { name: 'operations', description: 'Probes, metrics and this document.' },
+    ],
+    paths: paths(),
+    components: { schemas: schemas(), responses, headers, parameters },
+  };
+}
