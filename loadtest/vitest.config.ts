@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Runs without a live stack: the workflow YAML checks and the k6 test adapter's own tests
-// (against an in-process fake). The scripts against the live stack: `npm run loadtest:check`.
+// Runs without a live stack: the checks of the .github workflow YAMLs. The k6 test adapter's own
+// tests live in k6-adapter/; the scripts against a live stack: `npm run loadtest:check`.
 export default defineConfig({
   test: {
     name: 'loadtest',

@@ -1,4 +1,4 @@
-/** Test adapter for `k6/metrics`: custom metrics, declared in the init context as k6 requires. */
+/** The adapter's `k6/metrics`: Counter, Rate and Trend, declared in the init context as k6 requires. */
 import { addSample, defineMetric, state, type MetricType } from '../state.ts';
 
 class Metric {
@@ -12,6 +12,10 @@ class Metric {
     if (state.phase === 'init') throw new Error(`metric ${this.name}: adding samples in the init context is not supported by k6`);
     addSample(this.name, value, tags ?? {});
   }
+  protected number(value: unknown): number {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${this.name}.add(${String(value)}): not a number`);
+    return value;
+  }
 }
 
 export class Counter extends Metric {
@@ -19,17 +23,7 @@ export class Counter extends Metric {
     super(name, 'counter', false);
   }
   add(value: number, tags?: Record<string, string>): void {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${this.name}.add(${value}): not a number`);
-    this.record(value, tags);
-  }
-}
-
-export class Gauge extends Metric {
-  constructor(name: string, isTime = false) {
-    super(name, 'gauge', isTime);
-  }
-  add(value: number, tags?: Record<string, string>): void {
-    this.record(Number(value), tags);
+    this.record(this.number(value), tags);
   }
 }
 
@@ -47,9 +41,6 @@ export class Trend extends Metric {
     super(name, 'trend', isTime);
   }
   add(value: number, tags?: Record<string, string>): void {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${this.name}.add(${value}): not a number`);
-    this.record(value, tags);
+    this.record(this.number(value), tags);
   }
 }
-
-export default { Counter, Gauge, Rate, Trend };

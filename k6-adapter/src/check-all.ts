@@ -1,10 +1,10 @@
 /**
- * `npm run loadtest:check`'s second half: every scenario script through the k6 test adapter,
- * each in its own process (as each k6 run is), against the live stack at BASE_URL. The env
- * below sizes each script so that real k6 would also run exactly one iteration where that
- * matters (smoke: VUS=1 VOTES=1, so its exactly-once teardown expects exactly one vote).
+ * `npm run loadtest:check`'s second half: every script listed under "k6-adapter-check" in the
+ * current folder's package.json, through the adapter, each in its own process (as each k6 run
+ * is), against the live stack at BASE_URL, with the -e values listed for it.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const baseUrl = process.env.BASE_URL;
@@ -18,23 +18,22 @@ if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(host)) {
   process.exit(2);
 }
 
-const loadtestDir = fileURLToPath(new URL('../..', import.meta.url));
-const runner = fileURLToPath(new URL('./run.ts', import.meta.url));
-
-const runs: Array<[string, Record<string, string>]> = [
-  ['smoke.ts', { VUS: '1', VOTES: '1', DURATION: '0s', COUNT_TIMEOUT: '30s' }],
-  ['spike.ts', { DRAIN_TIMEOUT: '30s' }],
-  ['soak.ts', { DRAIN_TIMEOUT: '30s' }],
-  ['watchers.ts', { HOLD: '0s', FRAME_WAIT: '20s', DRAIN_TIMEOUT: '30s' }],
-];
+const listed = (JSON.parse(readFileSync('package.json', 'utf8')) as { 'k6-adapter-check'?: Record<string, Record<string, string>> })['k6-adapter-check'];
+// Keys starting with "//" are comments.
+const runs = Object.entries(listed ?? {}).filter(([script]) => !script.startsWith('//'));
+if (runs.length === 0) {
+  console.error(`${process.cwd()}/package.json lists no scripts under "k6-adapter-check"`);
+  process.exit(2);
+}
+const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
 let passed = 0;
 let failed = 0;
 for (const [script, env] of runs) {
-  const args = [runner, script, '-e', `BASE_URL=${baseUrl}`, '-e', 'SUMMARY_DIR=results/adapter-check'];
+  const args = [cli, script, '-e', `BASE_URL=${baseUrl}`, '-e', 'SUMMARY_DIR=results/adapter-check'];
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   console.log(`\n=== ${script} through the k6 test adapter ===`);
-  const r = spawnSync(process.execPath, args, { cwd: loadtestDir, stdio: 'inherit', timeout: 180_000 });
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', timeout: 180_000 });
   if (r.status === 0) passed += 1;
   else {
     failed += 1;

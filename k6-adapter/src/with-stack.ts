@@ -1,27 +1,16 @@
 /**
  * `npm run loadtest:check:with-stack`: for CI and fresh clones. Starts the stack with the
  * repository's own `npm start` on a free port (API only, rate limiting off), waits for /readyz
- * with a deadline, runs the whole `loadtest:check` against it, and stops the stack it started.
- * REDIS_URL / DATABASE_URL / REDIS_PREFIX are passed through when set; when not, `npm start`
- * brings its own redis-server and embedded PostgreSQL.
+ * with a deadline, runs `npm run loadtest:check` in the current folder against it, and stops
+ * the stack it started. REDIS_URL / DATABASE_URL / REDIS_PREFIX are passed through when set;
+ * when not, `npm start` brings its own redis-server and embedded PostgreSQL.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@livevote/harness';
 
-const repo = fileURLToPath(new URL('../../..', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 const READY_TIMEOUT_MS = Number(process.env.STACK_READY_TIMEOUT_MS ?? 180_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const port = Number(process.env.LOADTEST_PORT ?? (await freePort()));
 const baseUrl = `http://127.0.0.1:${port}`;
@@ -69,7 +58,7 @@ try {
   if (!(await ready())) {
     console.error(`loadtest: the stack did not become ready within ${READY_TIMEOUT_MS} ms (exit ${exited}). Its output:\n${log}`);
   } else {
-    const r = spawnSync('npm', ['run', 'loadtest:check'], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: 'inherit', env: { ...process.env, BASE_URL: baseUrl } });
+    const r = spawnSync('npm', ['run', 'loadtest:check'], { stdio: 'inherit', env: { ...process.env, BASE_URL: baseUrl } });
     code = r.status ?? 1;
     if (code !== 0) console.error(`loadtest: the stack's output:\n${log.slice(-8000)}`);
   }

@@ -4,12 +4,20 @@
  * against a fake stack with faults switched on, in a child process as loadtest:check does.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startFakeStack, type Fault, type FakeStack } from './fake-stack.ts';
 
-const loadtestDir = fileURLToPath(new URL('..', import.meta.url));
-const runner = fileURLToPath(new URL('./k6-adapter/run.ts', import.meta.url));
+/** The real scripts, run from their own folder as loadtest:check runs them. */
+const loadtestDir = dirname(createRequire(import.meta.url).resolve('@livevote/loadtest/package.json'));
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const summaryDir = mkdtempSync(join(tmpdir(), 'k6-adapter-test-'));
+afterAll(() => rmSync(summaryDir, { recursive: true, force: true }));
 
 let stack: FakeStack | undefined;
 afterEach(async () => {
@@ -19,7 +27,7 @@ afterEach(async () => {
 
 /** Runs one script through the adapter; the fake stack keeps serving meanwhile (async spawn). */
 function runScript(script: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const args = [runner, script, '-e', 'SUMMARY_DIR=results/adapter-test'];
+  const args = [cli, script, '-e', `SUMMARY_DIR=${summaryDir}`];
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: loadtestDir });
@@ -110,21 +118,43 @@ describe('k6 test adapter', () => {
 
   it('refuses a threshold on a metric that does not exist', async () => {
     stack = await startFakeStack();
-    const { code, out } = await runScript('test/fixtures/threshold-typo.js', { BASE_URL: stack.url });
+    const { code, out } = await runScript(fixture('threshold-typo.js'), { BASE_URL: stack.url });
     expect(code).toBe(1);
     expect(out).toContain('FAIL options: threshold on "vote_latncy": no metric named vote_latncy');
   });
 
   it('refuses a k6 module it does not provide instead of passing silently', async () => {
     stack = await startFakeStack();
-    const { code, out } = await runScript('test/fixtures/unsupported-module.js', { BASE_URL: stack.url });
+    const { code, out } = await runScript(fixture('unsupported-module.js'), { BASE_URL: stack.url });
     expect(code).toBe(1);
     expect(out).toContain('the script imports k6/ws, which the adapter does not provide');
   });
 
+  it('refuses options, executors and thresholds it does not model, all at once', async () => {
+    stack = await startFakeStack();
+    const { code, out } = await runScript(fixture('unsupported-options.js'), { BASE_URL: stack.url });
+    expect(code).toBe(1);
+    expect(out).toContain('FAIL options: option "vus" is not supported (supported: scenarios, thresholds, setupTimeout, teardownTimeout)');
+    expect(out).toContain('FAIL options: scenario steady: executor "constant-vus" is not supported');
+    expect(out).toContain('FAIL options: scenario typo: "iteration" is not an option of per-vu-iterations');
+    expect(out).toContain('FAIL options: threshold on "http_req_waiting": the adapter does not record k6\'s http_req_waiting');
+    expect(out).toContain('FAIL options: threshold on "checks": only string expressions are supported');
+    expect(out).not.toContain('lifecycle:');
+  });
+
+  it('refuses a part of a provided module that it does not provide', async () => {
+    stack = await startFakeStack();
+    const api = await runScript(fixture('unsupported-api.js'), { BASE_URL: stack.url });
+    expect(api.code).toBe(1);
+    expect(api.out).toContain('k6 test adapter: Response.json is not supported (supported: status, body, headers, timings, error)');
+    const named = await runScript(fixture('unsupported-import.js'), { BASE_URL: stack.url });
+    expect(named.code).toBe(1);
+    expect(named.out).toContain("FAIL init: k6 test adapter: k6's group is not supported (k6 provides check, fail, sleep)");
+  });
+
   it('fails on a check that is wrong about the API', async () => {
     stack = await startFakeStack();
-    const { code, out } = await runScript('test/fixtures/wrong-check.js', { BASE_URL: stack.url });
+    const { code, out } = await runScript(fixture('wrong-check.js'), { BASE_URL: stack.url });
     expect(code).toBe(1);
     expect(out).toContain('check failed: results name a winner');
   });
