@@ -30,7 +30,7 @@ async function stackOn(redis: RedisServer, name: string): Promise<{ env: TestEnv
   return { env, stack };
 }
 
-it('Redis SIGKILLed and restarted five times under load with appendfsync always: no 2xx vote lost, only 503s', async () => {
+it('Redis SIGKILLed and restarted five times under load with appendfsync always: no 2xx vote lost, only 503 (not stored) and 504 (outcome unknown, retried with its key)', async () => {
   const redis = await privateRedis(true);
   const { env, stack } = await stackOn(redis, 'fault_redis_kill');
   const pour = new VotePourer(stack.url, 16);
@@ -51,7 +51,10 @@ it('Redis SIGKILLed and restarted five times under load with appendfsync always:
   const statuses = Object.fromEntries(pour.statuses);
   figure('Redis SIGKILL ×5, appendfsync always', { keys2xx: accepted, counted, statuses });
   expect(counted).toBe(accepted);
-  expect(Object.keys(statuses).sort()).toEqual(['202', '503']);
+  // A vote written just before the kill has no answer: 504, never 503 (it may be stored). Its key
+  // is retried until 202, so every key is counted exactly once either way.
+  expect(Object.keys(statuses).filter((s) => !['202', '503', '504'].includes(s))).toEqual([]);
+  expect(statuses['503']).toBeGreaterThan(0);
 });
 
 it('Redis restarted without persistence: the consumer recreates its group and goes on; the loss equals the lag at the kill', async () => {
