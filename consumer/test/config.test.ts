@@ -12,3 +12,10 @@ it('parses the defaults, with the test-only fault hooks off', () => {
 it('names every bad variable in one clear error', () => {
   expect(() => loadConfig({ ...base, BATCH_SIZE: '0', CONSUMER_NAME: 'has space' })).toThrow(/CONSUMER_NAME[\s\S]*BATCH_SIZE|BATCH_SIZE[\s\S]*CONSUMER_NAME/);
 });
+
+it('refuses an empty, blank or non-integer number instead of reading it as 0', () => {
+  for (const bad of ['', ' ', '1e3', '0x10', '12abc']) {
+    expect(() => loadConfig({ ...base, PORT: bad }), `PORT=${JSON.stringify(bad)}`).toThrow(/PORT: must be a whole number/);
+    expect(() => loadConfig({ ...base, BLOCK_MS: bad }), `BLOCK_MS=${JSON.stringify(bad)}`).toThrow(/BLOCK_MS: must be a whole number/);
+  }
+});

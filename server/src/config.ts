@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { commonEnv, parseEnv } from '@livevote/service-kit';
+import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 import { compileTrustProxy } from './client-address.ts';
-import { intEnv } from './env-int.ts';
 
 /**
  * `TRUST_PROXY`: a hop count ("1") or a comma-separated list of proxy addresses/CIDRs. Never

@@ -9,7 +9,19 @@ export const commonEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
-export const intEnv = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
+/**
+ * A whole number from the environment, `min`..`max`, `def` when unset. Stricter than
+ * `z.coerce.number()`: an empty or blank value is refused, not read as 0 (`PORT=""` would
+ * otherwise listen on a random port), and so are `1e3`, `0x10` and `12abc`.
+ */
+export const intEnv = (min: number, max: number, def: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[+-]?\d+$/, { error: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(def);
 
 /** A bad start-up configuration; the message names every bad variable. */
 export class ConfigError extends Error {
