@@ -3,8 +3,11 @@ import cors from 'cors';
 
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
-/** What a page on an allowed origin may send and read: the vote's JSON body and its key; the retry and replay answers. */
-export const CORS_ALLOWED_HEADERS = ['Content-Type', 'Idempotency-Key'] as const;
+/**
+ * What a page on an allowed origin may send and read: the vote's JSON body and its key, and the
+ * Last-Event-ID an EventSource sends when it reconnects; the retry and replay answers.
+ */
+export const CORS_ALLOWED_HEADERS = ['Content-Type', 'Idempotency-Key', 'Last-Event-ID'] as const;
 export const CORS_EXPOSED_HEADERS = ['Retry-After', 'Idempotent-Replayed'] as const;
 
 /**

@@ -67,6 +67,16 @@ describe('CORS for ALLOWED_ORIGINS', () => {
       headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key' },
     });
 
+  it('lets a page on an allowed origin reconnect its EventSource with Last-Event-ID', async () => {
+    const res = await fetch(`${stack.url}/api/stream`, {
+      method: 'OPTIONS',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'GET', 'access-control-request-headers': 'last-event-id' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect((res.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/)).toContain('last-event-id');
+  });
+
   it('answers the preflight of a JSON POST with an Idempotency-Key from an allowed origin', async () => {
     const res = await preflight(ALLOWED);
     expect(res.status).toBe(204);
