@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServerMetrics } from '../src/metrics.ts';
 import { SseHub } from '../src/sse-hub.ts';
-import { testHubOptions } from './hub-options.ts';
+import { idReader, testHubOptions } from './hub-fixtures.ts';
 
 /**
  * The slow-reader case runs the hub on a real HTTP server over a Unix socket. Over loopback
@@ -33,19 +33,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A reader that parses nothing: it keeps the highest `id:` it has seen. */
-function reader(): { socket: net.Socket; lastId: () => number } {
-  const socket = net.connect(sockPath());
-  socket.write('GET /api/stream HTTP/1.1\r\nHost: hub\r\n\r\n');
-  let last = -1;
-  let tail = '';
-  socket.on('data', (d: Buffer) => {
-    const text = tail + d.toString();
-    for (const m of text.matchAll(/^id: (\d+)$/gm)) last = Math.max(last, Number(m[1]));
-    tail = text.slice(-64);
-  });
-  return { socket, lastId: () => last };
-}
+const reader = () => idReader(sockPath());
 
 it('keeps every other screen current while one never reads, and drops the one that does not', async () => {
   const good = [reader(), reader(), reader()];

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { createServerMetrics } from '../src/metrics.ts';
 import { SseHub, type SseHubOptions } from '../src/sse-hub.ts';
-import { testHubOptions } from './hub-options.ts';
+import { idReader, testHubOptions } from './hub-fixtures.ts';
 
 /**
  * What one client may have queued in user space (Node's buffers, not the kernel's). Runs on a
@@ -39,18 +39,10 @@ async function hubOn(options: Partial<SseHubOptions> & { maxQueuedBytes: number 
   return { hub, responses, sock, dropped };
 }
 
-function reader(sock: string): { socket: net.Socket; lastId: () => number } {
-  const socket = net.connect(sock);
-  socket.write('GET /api/stream HTTP/1.1\r\nHost: hub\r\n\r\n');
-  let last = -1;
-  let tail = '';
-  socket.on('data', (d: Buffer) => {
-    const text = tail + d.toString();
-    for (const m of text.matchAll(/^id: (\d+)$/gm)) last = Math.max(last, Number(m[1]));
-    tail = text.slice(-64);
-  });
-  cleanups.push(() => void socket.destroy());
-  return { socket, lastId: () => last };
+function reader(sock: string): ReturnType<typeof idReader> {
+  const r = idReader(sock);
+  cleanups.push(() => void r.socket.destroy());
+  return r;
 }
 
 function stuckClient(sock: string): net.Socket {
