@@ -35,9 +35,6 @@ export function createRedis(opts: RedisClientOptions): Redis {
     connectionName: opts.name,
     retryStrategy: reconnectDelay,
     lazyConnect: false,
-    // CLIENT SETINFO (Redis 7.2+) is not in the services' ACL (7.0 cannot even name it), so on
-    // 7.2+ it would be refused on every connect and fill the ACL log; CLIENT SETNAME suffices.
-    disableClientInfo: true,
   };
   const byRole: Record<RedisRole, RedisOptions> = {
     request: {
