@@ -86,10 +86,10 @@ export interface VoteOutcome {
 }
 
 /**
- * POST /api/vote, retried up to `retries` times as a careful client would. A 503 means the vote
- * was not stored, so it is retried with or without a key. Anything else ambiguous (no answer,
- * 504 "outcome unknown", another 5xx) may have been stored: it is retried only with the same
- * key, which the API's idempotency turns into a replay, so the count of votes taken stays exact.
+ * POST /api/vote. With a key, an ambiguous failure (no answer, 5xx, including 504 "outcome
+ * unknown") is retried with the same key, as a careful client would: the API's idempotency makes
+ * that safe, and it keeps the count of votes taken exact. Without a key nothing is retried: a
+ * 504 may still be counted (a 503 would be safe to retry, but no script needs that).
  */
 export function castVote(
   base: string,
@@ -98,7 +98,7 @@ export function castVote(
 ): VoteOutcome {
   const headers: Record<string, string> = { ...JSON_HEADERS };
   if (opts.key !== undefined) headers['Idempotency-Key'] = opts.key;
-  const retries = opts.retries ?? 0;
+  const retries = opts.key === undefined ? 0 : (opts.retries ?? 0);
   let attempts = 0;
   let res: Response;
   for (;;) {
@@ -109,8 +109,8 @@ export function castVote(
       responseCallback: VOTE_OK,
       timeout: '10s',
     });
-    const retryable = res.status === 503 || (opts.key !== undefined && (res.status === 0 || res.status >= 500));
-    if (!retryable || attempts > retries) break;
+    const ambiguous = res.status === 0 || res.status >= 500;
+    if (!ambiguous || attempts > retries) break;
     const retryAfter = Number(res.headers['Retry-After']);
     sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 5) : 0.5);
   }
