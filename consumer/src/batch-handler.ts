@@ -96,6 +96,9 @@ export class BatchHandler {
     const oldestTs = batch.reduce((m, b) => Math.min(m, b.ts), Number.POSITIVE_INFINITY);
     try {
       await this.stream.publish({
+        round: t.round,
+        voting: t.voting,
+        results: t.results,
         cats: t.cats,
         dogs: t.dogs,
         total: t.cats + t.dogs,

@@ -1,18 +1,26 @@
 import type pg from 'pg';
-import type { VoteOption } from '@livevote/contract';
+import type { ResultsState, VoteOption, VotingState } from '@livevote/contract';
 import { isDataError } from './pg-errors.ts';
 
 export interface VoteToApply {
   vid: string;
   option: VoteOption;
+  /** The round that accepted the vote; null (an older server's entry) counts to the current round. */
+  round: number | null;
 }
 
+/** The current round after a batch: its state and numbers, and the tally seq the batch took. */
 export interface AppliedTally {
+  round: number;
+  voting: VotingState;
+  results: ResultsState;
   cats: number;
   dogs: number;
   seq: number;
   updatedAt: Date;
 }
+
+type CurrentRoundRow = { round: number; voting: VotingState; results: ResultsState; cats: string; dogs: string; seq: string; updated_at: Date };
 
 /**
  * The single `tallies` row is absent: the migrations have not run against this database. Says
@@ -33,9 +41,10 @@ export interface BatchOutcome {
 }
 
 /**
- * Owns the `tallies` and `applied_votes` tables. One transaction per batch: the row lock on
- * `tallies` orders concurrent consumers, the insert into `applied_votes` decides which votes are
- * new, and only those are added, so a re-delivered vote can never be counted twice.
+ * Owns the `tallies`, `round_tallies` and `applied_votes` tables. One transaction per batch: the
+ * row lock on `tallies` orders concurrent consumers (and the servers' host changes), the insert
+ * into `applied_votes` decides which votes are new, and only those are added, each to the round
+ * that accepted it, so a re-delivered vote can never be counted twice, nor in another round.
  */
 export class TallyStore {
   private readonly pool: pg.Pool;
@@ -60,32 +69,45 @@ export class TallyStore {
       const lockedRows = (locked as unknown as pg.QueryResult<{ seq: string }>[])[1]?.rows;
       const nextSeq = Number(lockedRows?.[0]?.seq ?? Number.NaN) + 1;
       if (!Number.isSafeInteger(nextSeq)) throw new TalliesRowMissingError();
-      const { rows } = await client.query<{ cats: string; dogs: string; seq: string; updated_at: Date; added: string }>(
+      const { rows } = await client.query<{ added: string }>(
         `WITH ins AS (
-           INSERT INTO applied_votes (vid, option, seq)
-           SELECT v.vid, v.option, $3 FROM unnest($1::text[], $2::text[]) AS v(vid, option)
+           INSERT INTO applied_votes (vid, option, seq, round)
+           SELECT v.vid, v.option, $4, coalesce(v.round, (SELECT max(round) FROM rounds))
+             FROM unnest($1::text[], $2::text[], $3::int[]) AS v(vid, option, round)
            ON CONFLICT (vid) DO NOTHING
-           RETURNING option
+           RETURNING option, round
+         ), per_round AS (
+           INSERT INTO round_tallies AS t (round, cats, dogs)
+           SELECT round, count(*) FILTER (WHERE option = 'cats'), count(*) FILTER (WHERE option = 'dogs')
+             FROM ins GROUP BY round
+           ON CONFLICT (round) DO UPDATE SET cats = t.cats + excluded.cats, dogs = t.dogs + excluded.dogs
          ), n AS (
            SELECT count(*) FILTER (WHERE option = 'cats') AS cats,
                   count(*) FILTER (WHERE option = 'dogs') AS dogs
            FROM ins
          )
          UPDATE tallies t
-            SET cats = t.cats + n.cats, dogs = t.dogs + n.dogs, seq = $3, updated_at = now()
+            SET cats = t.cats + n.cats, dogs = t.dogs + n.dogs, seq = $4, updated_at = now()
            FROM n
           WHERE t.id AND n.cats + n.dogs > 0
-         RETURNING t.cats, t.dogs, t.seq, t.updated_at, n.cats + n.dogs AS added`,
-        [votes.map((v) => v.vid), votes.map((v) => v.option), nextSeq],
+         RETURNING n.cats + n.dogs AS added`,
+        [votes.map((v) => v.vid), votes.map((v) => v.option), votes.map((v) => v.round), nextSeq],
       );
-      await client.query('COMMIT');
-      const row = rows[0];
-      if (!row) return { applied: 0, duplicates: votes.length, tally: null };
-      const applied = Number(row.added);
+      const added = Number(rows[0]?.added ?? 0);
+      if (added === 0) {
+        await client.query('COMMIT');
+        return { applied: 0, duplicates: votes.length, tally: null };
+      }
+      // The statement above cannot see its own writes; this one, in the same transaction, does.
+      const current = (await client.query<CurrentRoundRow>(
+        'SELECT round, voting, results, cats, dogs, seq, updated_at FROM current_round; COMMIT',
+      )) as unknown as pg.QueryResult<CurrentRoundRow>[];
+      const row = current[0]?.rows[0];
+      if (!row) throw new TalliesRowMissingError();
       return {
-        applied,
-        duplicates: votes.length - applied,
-        tally: { cats: Number(row.cats), dogs: Number(row.dogs), seq: Number(row.seq), updatedAt: row.updated_at },
+        applied: added,
+        duplicates: votes.length - added,
+        tally: { round: row.round, voting: row.voting, results: row.results, cats: Number(row.cats), dogs: Number(row.dogs), seq: Number(row.seq), updatedAt: row.updated_at },
       };
     } catch (err) {
       if (isDataError(err)) {

@@ -41,7 +41,7 @@ export async function triage(
       metrics.deadLettered.inc({ reason: 'invalid' });
       logger.warn({ id: entry.id }, 'invalid entry dead-lettered');
     } else {
-      good.push({ entry, vote: { vid: vote.vid, option: vote.option }, ts: Number(vote.ts), deliveries: n });
+      good.push({ entry, vote: { vid: vote.vid, option: vote.option, round: vote.round === undefined ? null : Number(vote.round) }, ts: Number(vote.ts), deliveries: n });
     }
   }
   return good;

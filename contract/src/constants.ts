@@ -14,6 +14,18 @@ export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_.:-]{8,128}$/;
 
 export const SSE_EVENT_TALLY = 'tally';
 
+/** A round's voting: `closed` refuses new votes (409); votes already accepted still count to it. */
+export const VOTING_STATES = ['open', 'closed'] as const;
+export type VotingState = (typeof VOTING_STATES)[number];
+/** A round's results: `hidden` sends `null` for every number on the public routes until the reveal. */
+export const RESULTS_STATES = ['shown', 'hidden'] as const;
+export type ResultsState = (typeof RESULTS_STATES)[number];
+
+/** The host session cookie (HttpOnly, SameSite=Strict, Path=/api/host) that `POST /api/host/session` sets. */
+export const HOST_SESSION_COOKIE = 'lv_host';
+/** `HOST_TOKEN`'s minimum length. */
+export const HOST_TOKEN_MIN_LENGTH = 16;
+
 export const ROUTES = {
   /** The prefix every API route shares; the server answers an unknown one with a JSON 404. */
   api: '/api',
@@ -21,6 +33,12 @@ export const ROUTES = {
   voteStatus: '/api/vote/:id',
   results: '/api/results',
   stream: '/api/stream',
+  /** How many screens hold a stream open, summed over every server process. */
+  watchers: '/api/watchers',
+  /** Host routes: `Authorization: Bearer <HOST_TOKEN>` or the host session cookie. */
+  hostSession: '/api/host/session',
+  hostRounds: '/api/host/rounds',
+  hostRound: '/api/host/round',
   /** The OpenAPI 3.1 document of these routes, generated from the contract (`@livevote/contract/openapi`). */
   openapi: '/api/openapi.json',
   healthz: '/healthz',
@@ -38,6 +56,13 @@ export function redisKeys(prefix: string) {
     deadLetter: `${prefix}votes:dead`,
     tallyChannel: `${prefix}tally`,
     idempotency: (key: string) => `${prefix}idem:${key}`,
+    /**
+     * The current round as the vote script needs it (hash: round, voting, results, seq). PostgreSQL
+     * holds the record; servers write this copy on every host action and restore it when missing.
+     */
+    round: `${prefix}round`,
+    /** Hash: server instance → its open streams and until when that figure holds (`count:expiresAtMs`). */
+    watchers: `${prefix}watchers`,
     rateLimit: `${prefix}rl:`,
   } as const;
 }

@@ -3,7 +3,7 @@
  * nothing here may import a Node.js module (Node-only pieces live in ./node).
  */
 import { z } from 'zod';
-import { IDEMPOTENCY_KEY_PATTERN, VOTE_OPTIONS } from './constants.ts';
+import { IDEMPOTENCY_KEY_PATTERN, RESULTS_STATES, VOTE_OPTIONS, VOTING_STATES } from './constants.ts';
 
 export * from './constants.ts';
 
@@ -20,20 +20,50 @@ export const VoteEntry = z.object({
   vid: z.string().regex(IDEMPOTENCY_KEY_PATTERN),
   option: z.enum(VOTE_OPTIONS),
   ts: z.string().regex(/^\d{1,16}$/),
+  /**
+   * The round that was open when the API accepted the vote (read in the same script as the XADD);
+   * the vote counts there, however late it is applied. Absent from an older server's entries:
+   * those count to the round that is current when they are applied.
+   */
+  round: z.string().regex(/^[1-9]\d{0,9}$/).optional(),
 });
 export type VoteEntry = z.infer<typeof VoteEntry>;
 
 const count = z.number().int().nonnegative();
 
-/** `GET /api/results` and the data of every SSE `tally` event. */
+const roundNumber = z.number().int().positive();
+const roundState = {
+  /** The current round, from 1. */
+  round: roundNumber,
+  voting: z.enum(VOTING_STATES),
+  results: z.enum(RESULTS_STATES),
+};
+
+/**
+ * `GET /api/results` and the data of every SSE `tally` event: the current round. While its
+ * results are `hidden`, `cats`, `dogs` and `total` are `null`: the server never sends them.
+ * `seq` grows with every change anyone can see (a counted batch or a host action), never back.
+ */
 export const Results = z.strictObject({
+  ...roundState,
+  cats: count.nullable(),
+  dogs: count.nullable(),
+  total: count.nullable(),
+  seq: count,
+  updatedAt: z.string(),
+});
+export type Results = z.infer<typeof Results>;
+
+/** The current round with its numbers, whatever its visibility: what a host (and the tally channel) sees. */
+export const RoundTally = z.strictObject({
+  ...roundState,
   cats: count,
   dogs: count,
   total: count,
   seq: count,
   updatedAt: z.string(),
 });
-export type Results = z.infer<typeof Results>;
+export type RoundTally = z.infer<typeof RoundTally>;
 
 /**
  * Published on the tally channel after each committed batch that changed the totals: the
@@ -42,7 +72,7 @@ export type Results = z.infer<typeof Results>;
  * a newer consumer can add one during a rolling upgrade.
  */
 export const TallyMessage = z.object({
-  ...Results.shape,
+  ...RoundTally.shape,
   /**
    * Receive time (epoch ms) of the oldest vote in the batch, for the server's vote-to-frame
    * latency metric. Not part of what the server serves: its SSE frames carry `Results` only.
@@ -57,6 +87,8 @@ export const VoteStatus = z.strictObject({
   counted: z.boolean(),
   /** The tally `seq` that first included this vote; present once counted. */
   seq: count.optional(),
+  /** The round this vote counts in; present once counted. */
+  round: roundNumber.optional(),
 });
 export type VoteStatus = z.infer<typeof VoteStatus>;
 
@@ -88,6 +120,39 @@ export type InvalidVoteBody = z.infer<typeof InvalidVoteBody>;
  */
 export const OutcomeUnknown = z.strictObject({ error: z.literal('outcome unknown'), id: z.string().regex(IDEMPOTENCY_KEY_PATTERN) });
 export type OutcomeUnknown = z.infer<typeof OutcomeUnknown>;
+
+/** `GET /api/watchers`: open result streams, summed over every server process that reported lately. */
+export const Watchers = z.strictObject({ watchers: count });
+export type Watchers = z.infer<typeof Watchers>;
+
+/** `PATCH /api/host/round`: either or both; unknown fields are rejected. */
+export const RoundPatch = z
+  .strictObject({ voting: z.enum(VOTING_STATES).optional(), results: z.enum(RESULTS_STATES).optional() })
+  .refine((p) => p.voting !== undefined || p.results !== undefined, { message: 'send "voting" ("open" or "closed"), "results" ("shown" or "hidden"), or both' });
+export type RoundPatch = z.infer<typeof RoundPatch>;
+
+/** `201` to `POST /api/host/rounds`: the new round, open, results shown, at 0 votes. */
+export const RoundCreated = z.strictObject({ round: roundNumber });
+export type RoundCreated = z.infer<typeof RoundCreated>;
+
+/** One round in `GET /api/host/rounds`. `closedAt` is when voting last closed; `null` while open. */
+export const RoundSummary = z.strictObject({
+  round: roundNumber,
+  cats: count,
+  dogs: count,
+  total: count,
+  openedAt: z.string(),
+  closedAt: z.string().nullable(),
+});
+export type RoundSummary = z.infer<typeof RoundSummary>;
+
+/** `GET /api/host/rounds`: every round, oldest first. */
+export const RoundList = z.strictObject({ rounds: z.array(RoundSummary) });
+export type RoundList = z.infer<typeof RoundList>;
+
+/** `GET /api/host/round` and the answer to `PATCH`: the current round with its numbers, even while hidden. */
+export const HostRound = z.strictObject({ ...RoundTally.shape, openedAt: z.string(), closedAt: z.string().nullable() });
+export type HostRound = z.infer<typeof HostRound>;
 
 /** `GET /healthz`: the process is alive. */
 export const Health = z.strictObject({ status: z.literal('ok') });

@@ -1,0 +1,85 @@
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '@livevote/harness';
+import { MIGRATIONS_DIR, migrate } from '../src/migrate.ts';
+import { isDataError } from '../src/pg-errors.ts';
+import { TallyStore } from '../src/tally-store.ts';
+
+let env: TestEnv;
+let pool: pg.Pool;
+let store: TallyStore;
+
+beforeAll(async () => {
+  env = await createTestEnv('round_tallies');
+  pool = new pg.Pool({ connectionString: env.databaseUrl, max: 4 });
+  store = new TallyStore(pool);
+});
+afterAll(async () => {
+  await pool?.end();
+  await env?.cleanup();
+});
+
+const perRound = async () =>
+  Object.fromEntries(
+    (await pool.query<{ round: number; cats: string; dogs: string }>('SELECT round, cats, dogs FROM round_tallies ORDER BY round')).rows.map((r) => [r.round, [Number(r.cats), Number(r.dogs)]]),
+  );
+
+describe('TallyStore with rounds', () => {
+  it('adds each vote to the round that accepted it, and publishes the current round', async () => {
+    await pool.query('INSERT INTO rounds (round) VALUES (2)');
+    const out = await store.applyBatch([
+      { vid: 'round-vote-1', option: 'cats', round: 1 },
+      { vid: 'round-vote-2', option: 'dogs', round: 2 },
+      { vid: 'round-vote-3', option: 'dogs', round: 2 },
+      // An older server's entry names no round: it counts to the current one.
+      { vid: 'round-vote-4', option: 'cats', round: null },
+    ]);
+    expect(out.applied).toBe(4);
+    expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
+    expect(out.tally).toMatchObject({ round: 2, voting: 'open', results: 'shown', cats: 1, dogs: 2 });
+    const { rows } = await pool.query<{ vid: string; round: number }>("SELECT vid, round FROM applied_votes WHERE vid LIKE 'round-vote-%' ORDER BY vid");
+    expect(rows.map((r) => r.round)).toEqual([1, 2, 2, 2]);
+  });
+
+  it('never counts a re-delivered vote again, nor in another round', async () => {
+    const out = await store.applyBatch([{ vid: 'round-vote-1', option: 'cats', round: 2 }]);
+    expect(out).toEqual({ applied: 0, duplicates: 1, tally: null });
+    expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
+  });
+
+  it('refuses a round the record does not know as a data error (isolated, then dead-lettered)', async () => {
+    const err = await store.applyBatch([{ vid: 'round-vote-99', option: 'cats', round: 99 }]).catch((e: unknown) => e);
+    expect(isDataError(err)).toBe(true);
+    expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
+  });
+});
+
+describe('the rounds migration', () => {
+  it('makes every vote counted before it round 1', async () => {
+    const admin = new pg.Client({ connectionString: env.databaseUrl.replace(/\/[^/]+$/, '/postgres') });
+    await admin.connect();
+    const name = `lv_test_rounds_migration_${process.pid}`;
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = env.databaseUrl.replace(/\/[^/]+$/, `/${name}`);
+    try {
+      await runner({ databaseUrl: url, dir: MIGRATIONS_DIR, direction: 'up', count: 1, migrationsTable: 'pgmigrations', log: () => {} });
+      const db = new pg.Client({ connectionString: url });
+      await db.connect();
+      await db.query("UPDATE tallies SET cats = 7, dogs = 5, seq = 3");
+      await db.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('old-vote-1', 'cats', 3)");
+      await db.end();
+      expect(await migrate(url)).toEqual(['1765000000000_rounds']);
+      const after = new pg.Client({ connectionString: url });
+      await after.connect();
+      const current = await after.query('SELECT round, voting, results, cats, dogs, seq FROM current_round');
+      expect(current.rows[0]).toEqual({ round: 1, voting: 'open', results: 'shown', cats: '7', dogs: '5', seq: '3' });
+      expect((await after.query("SELECT round FROM applied_votes WHERE vid = 'old-vote-1'")).rows[0]).toEqual({ round: 1 });
+      await after.end();
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
