@@ -1,4 +1,4 @@
-import type { Results } from '@livevote/contract';
+import type { Results, RoundTally } from '@livevote/contract';
 
 export interface CastOutcome {
   status: number;
@@ -44,8 +44,16 @@ export async function castMany(
   return out;
 }
 
-export async function results(baseUrl: string): Promise<Results> {
+/** `GET /api/results` as served: numbers are null while the round's results are hidden. */
+export async function publicResults(baseUrl: string): Promise<Results> {
   const res = await fetch(`${baseUrl}/api/results`, { signal: AbortSignal.timeout(5000) });
   if (res.status !== 200) throw new Error(`GET /api/results answered ${res.status}`);
   return (await res.json()) as Results;
+}
+
+/** `GET /api/results` of a round whose results are shown; throws while they are hidden. */
+export async function results(baseUrl: string): Promise<RoundTally> {
+  const r = await publicResults(baseUrl);
+  if (r.cats === null || r.dogs === null || r.total === null) throw new Error(`round ${r.round}'s results are hidden: GET /api/results has no numbers`);
+  return { ...r, cats: r.cats, dogs: r.dogs, total: r.total };
 }

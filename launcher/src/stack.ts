@@ -26,11 +26,15 @@ export interface StackOptions {
   serverEnv?: Record<string, string>;
   consumerEnv?: Record<string, string>;
   inheritOutput?: boolean;
+  /** The server's HOST_TOKEN; a random one when not given (see `Stack.hostToken`). */
+  hostToken?: string;
 }
 
 export interface Stack {
   url: string;
   port: number;
+  /** The HOST_TOKEN the server runs with. */
+  hostToken: string;
   server: ServiceProcess;
   consumers: ServiceProcess[];
   /** Adds and starts one more consumer. */
@@ -40,6 +44,7 @@ export interface Stack {
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const port = options.port || (await freePort());
+  const hostToken = options.hostToken ?? randomBytes(18).toString('base64url');
   const common = {
     REDIS_URL: options.redisUrl,
     DATABASE_URL: options.databaseUrl,
@@ -50,7 +55,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const server = new ServiceProcess({
     name: 'server',
     entry: SERVER_ENTRY,
-    env: { ...common, PORT: String(port), ...(options.clientDir ? { CLIENT_DIR: options.clientDir } : {}), ...options.serverEnv },
+    env: { ...common, PORT: String(port), HOST_TOKEN: hostToken, ...(options.clientDir ? { CLIENT_DIR: options.clientDir } : {}), ...options.serverEnv },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     inheritOutput: options.inheritOutput ?? false,
   });
@@ -73,6 +78,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    hostToken,
     server,
     consumers,
     addConsumer,

@@ -16,6 +16,8 @@ import { sendError } from './http-errors.ts';
 import { clientAddress, type TrustProxy } from './client-address.ts';
 import { RATE_LIMITED_MESSAGE, type RateLimits } from './rate-limits.ts';
 import { corsPolicy } from './cors-policy.ts';
+import { hostRoutes, type HostRoutesOptions } from './host-routes.ts';
+import type { WatcherCount } from './watcher-count.ts';
 
 export interface AppDeps {
   intake: VoteIntake;
@@ -30,6 +32,10 @@ export interface AppDeps {
   rateLimits: RateLimits;
   /** Can take votes: Redis reachable and not shutting down (PostgreSQL is not needed for that). */
   ready: () => Promise<boolean>;
+  /** The host controls (/api/host/*). */
+  host: HostRoutesOptions;
+  /** Open streams over every server process, for GET /api/watchers. */
+  watchers: Pick<WatcherCount, 'total'>;
   /** A SvelteKit adapter-node `handler` to serve everything that is not the API. */
   clientHandler?: RequestHandler | undefined;
 }
@@ -41,6 +47,10 @@ const routeLabels = new Map<string, string>([
   [ROUTES.vote, 'vote'],
   [ROUTES.results, 'results'],
   [ROUTES.stream, 'stream'],
+  [ROUTES.watchers, 'watchers'],
+  [ROUTES.hostSession, 'host'],
+  [ROUTES.hostRound, 'host'],
+  [ROUTES.hostRounds, 'host'],
 ]);
 const voteStatusPrefix = ROUTES.voteStatus.slice(0, ROUTES.voteStatus.indexOf(':'));
 const routeLabel = (path: string) => routeLabels.get(path) ?? (path.startsWith(voteStatusPrefix) ? 'vote_status' : 'other');
@@ -82,6 +92,15 @@ export function buildApp(deps: AppDeps): Express {
   app.use(ROUTES.api, tagRequest, apiHeaders, corsPolicy(deps.allowedOrigins));
   app.post(ROUTES.vote, deps.rateLimits.votes);
   app.use(voteRoutes({ intake: deps.intake, tallies: deps.tallies, metrics: deps.metrics, allowedOrigins: deps.allowedOrigins }));
+  app.get(ROUTES.watchers, async (_req, res) => {
+    try {
+      res.set('cache-control', 'no-store').json({ watchers: await deps.watchers.total() });
+    } catch {
+      deps.metrics.dependencyErrors.inc({ dependency: 'redis' });
+      sendError(res, 503, 'temporarily unavailable, retry shortly', { retryAfterSeconds: 5 });
+    }
+  });
+  app.use(hostRoutes(deps.host));
   app.use(openApiRoute());
   app.use(ROUTES.api, (_req, res) => sendError(res, 404, 'no such API route'));
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HOST_TOKEN_MIN_LENGTH } from '@livevote/contract';
 import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 import { compileTrustProxy } from './client-address.ts';
 
@@ -96,6 +97,24 @@ const shape = {
   /** SIGTERM: stream ends are spread over this long (at most half of SHUTDOWN_GRACE_MS). */
   SSE_CLOSE_SPREAD_MS: intEnv(0, 600_000, 5000),
   SHUTDOWN_GRACE_MS: intEnv(0, 600_000, 10_000),
+  /**
+   * The host's secret for /api/host/* (Bearer, or traded for a session cookie). Required: the
+   * controls exist on every deployment, so a server without a token would be one anybody may run.
+   */
+  HOST_TOKEN: z
+    .string({ error: `required: the host's secret, at least ${HOST_TOKEN_MIN_LENGTH} characters (npm start and the chart generate one)` })
+    .refine((t) => t.length >= HOST_TOKEN_MIN_LENGTH && t.trim() === t && !/\s/.test(t), {
+      error: `must be at least ${HOST_TOKEN_MIN_LENGTH} characters with no spaces (e.g. openssl rand -base64 24)`,
+    }),
+  /** Host requests without a valid credential per client address per minute; beyond, 429. */
+  RATE_LIMIT_HOST_FAILURES_PER_MIN: intEnv(1, 10_000, 10),
+  /** How often each server reports its open streams for GET /api/watchers (a report holds 3×). */
+  WATCHERS_REPORT_MS: intEnv(100, 600_000, 2000),
+  /**
+   * How often each server checks Redis's copy of the round state against PostgreSQL (and restores
+   * it when Redis lost it), and re-reads the current round for its screens.
+   */
+  ROUND_STATE_CHECK_MS: intEnv(100, 600_000, 5000),
   /** Path to the SvelteKit adapter-node build to serve on the same port (local all-in-one). */
   CLIENT_DIR: z.string().optional(),
 };

@@ -15,6 +15,11 @@ import { SseHub } from './sse-hub.ts';
 import { TallyReader } from './tally-reader.ts';
 import { TallySubscriber } from './tally-subscriber.ts';
 import { VoteIntake } from './vote-intake.ts';
+import { HostAuth } from './host-auth.ts';
+import { RoundStore } from './round-store.ts';
+import { RoundStateCopy } from './round-state.ts';
+import { WatcherCount } from './watcher-count.ts';
+import { randomUUID } from 'node:crypto';
 
 // A bad configuration ends the process with code 2 and the message alone, no stack.
 let config: ReturnType<typeof loadConfig>;
@@ -71,6 +76,22 @@ const subscriber = new TallySubscriber({
   logger,
 });
 
+const rounds = new RoundStore(pool);
+const stateCopy = new RoundStateCopy({ redis, key: keys.round, rounds, logger });
+const restoreRoundState = () =>
+  void stateCopy.restore().catch((err) => logger.warn({ err: (err as Error).message }, 'round state not checked (PostgreSQL or Redis away); retrying'));
+// Each check also re-reads the current round for this process's screens, so a change whose
+// announcement was lost (a publish that failed) reaches them within one period.
+const roundCheck = setInterval(() => {
+  restoreRoundState();
+  // The request path's reader, never the subscriber's: a resync must not join this query.
+  void tallies.fresh().then((t) => hub.update(t), () => {});
+}, config.ROUND_STATE_CHECK_MS);
+roundCheck.unref();
+restoreRoundState();
+const watchers = new WatcherCount({ redis, key: keys.watchers, instance: `${process.env.HOSTNAME ?? 'server'}:${process.pid}:${randomUUID().slice(0, 8)}`, local: () => hub.size, everyMs: config.WATCHERS_REPORT_MS });
+watchers.start();
+
 let shuttingDown = false;
 const trustProxy = compileTrustProxy(config.TRUST_PROXY);
 const rateLimits = createRateLimits({
@@ -79,6 +100,7 @@ const rateLimits = createRateLimits({
   prefix: keys.rateLimit,
   votesPerMinute: config.RATE_LIMIT_VOTES_PER_MIN,
   streamsPerMinute: config.RATE_LIMIT_STREAMS_PER_MIN,
+  hostFailuresPerMinute: config.RATE_LIMIT_HOST_FAILURES_PER_MIN,
   metrics,
   logger,
 });
@@ -91,7 +113,22 @@ const app = buildApp({
     outcomeWaitMs: config.VOTE_OUTCOME_WAIT_MS,
     stallMs: config.REDIS_COMMAND_TIMEOUT_MS,
     onLateOutcome: (outcome) => metrics.votesLateOutcome.inc({ outcome }),
+    onNoRound: restoreRoundState,
   }),
+  host: {
+    auth: new HostAuth({ token: config.HOST_TOKEN, metrics, rateLimits }),
+    rounds,
+    stateCopy,
+    announce: async (t) => {
+      tallies.observe(t);
+      hub.update(t);
+      await redis.publish(keys.tallyChannel, JSON.stringify(t));
+    },
+    metrics,
+    logger,
+    allowedOrigins: config.ALLOWED_ORIGINS,
+  },
+  watchers,
   tallies,
   hub,
   metrics,
@@ -135,6 +172,8 @@ async function shutdown(signal: string): Promise<void> {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
+  clearInterval(roundCheck);
+  await watchers.stop();
   redis.disconnect();
   intakeRedis.disconnect();
   subscriberRedis.disconnect();

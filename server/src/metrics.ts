@@ -50,6 +50,18 @@ export function createServerMetrics() {
       help: 'Redis maxmemory (INFO memory); 0 means no limit. With noeviction, writes (votes) are refused beyond it',
       registers: [registry],
     }),
+    hostActions: new Counter({
+      name: 'livevote_host_actions_total',
+      help: 'Host actions carried out, by action (new_round, voting_open, voting_closed, results_shown, results_hidden, session_opened, session_closed)',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
+    hostAuthFailures: new Counter({
+      name: 'livevote_host_auth_failures_total',
+      help: 'Host requests refused for their credentials, by reason (missing, invalid, rate_limited)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     rateLimitStoreErrors: new Counter({
       name: 'livevote_rate_limit_store_errors_total',
       help: 'Rate-limit store calls to Redis that failed (the request was let through unlimited), by limiter',

@@ -12,6 +12,8 @@ export interface RateLimitOptions {
   prefix: string;
   votesPerMinute: number;
   streamsPerMinute: number;
+  /** Host requests without a valid token or session per client address per minute. */
+  hostFailuresPerMinute: number;
   metrics: ServerMetrics;
   /** Store errors are logged here, once per outage. */
   logger?: Logger;
@@ -25,12 +27,17 @@ export interface RateLimits {
   votes: RequestHandler;
   /** Counts one new stream for a client address; lets it through when Redis cannot count it. */
   streams: (clientAddress: string) => Promise<StreamAdmission>;
+  /**
+   * Counts one host request that carried no valid credential; past the limit the address gets
+   * 429 instead of 401, so a token cannot be guessed at speed. Valid requests are never counted.
+   */
+  hostFailures: (clientAddress: string) => Promise<StreamAdmission>;
 }
 
 export const RATE_LIMITED_MESSAGE = 'too many requests from this address; retry after the Retry-After delay';
 const WINDOW_MS = 60_000;
 
-type Limiter = 'votes' | 'streams';
+type Limiter = 'votes' | 'streams' | 'host';
 
 /**
  * rate-limit-redis loads its Lua scripts once, in init(); when that SCRIPT LOAD fails (Redis
@@ -122,7 +129,8 @@ export class RecoveringStore implements Store {
  * limiter lets requests through: the vote itself then answers 503, which is the truth.
  */
 export function createRateLimits(options: RateLimitOptions): RateLimits {
-  if (!options.enabled) return { votes: (_req, _res, next) => next(), streams: async () => ({ allowed: true }) };
+  const allow = async (): Promise<StreamAdmission> => ({ allowed: true });
+  if (!options.enabled) return { votes: (_req, _res, next) => next(), streams: allow, hostFailures: allow };
   const { metrics } = options;
   const store = (name: Limiter) =>
     new RecoveringStore(
@@ -166,21 +174,25 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
   // in the same Redis store directly: the same keys (prefix + ipKeyGenerator(address), as the
   // middleware would make), the same window and Retry-After. Only the draft-8 RateLimit headers,
   // which an EventSource cannot read, are not sent on this route.
-  const streamStore = store('streams');
-  streamStore.init({ windowMs: WINDOW_MS } as Options);
-  const streams = async (clientAddress: string): Promise<StreamAdmission> => {
-    let counted: IncrementResponse;
-    try {
-      counted = await streamStore.increment(ipKeyGenerator(clientAddress));
-    } catch {
-      // Counted and logged by the store; like the vote limiter, let the stream through.
-      return { allowed: true };
-    }
-    const { totalHits, resetTime } = counted;
-    if (totalHits <= options.streamsPerMinute) return { allowed: true };
-    metrics.sseRejected.inc({ reason: 'rate_limited' });
-    const retryAfterSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : WINDOW_MS / 1000;
-    return { allowed: false, retryAfterSeconds };
+  const counter = (name: Limiter, limit: number, onRejected: () => void) => {
+    const counted = store(name);
+    counted.init({ windowMs: WINDOW_MS } as Options);
+    return async (clientAddress: string): Promise<StreamAdmission> => {
+      let hits: IncrementResponse;
+      try {
+        hits = await counted.increment(ipKeyGenerator(clientAddress));
+      } catch {
+        // Counted and logged by the store; like the vote limiter, let the request through.
+        return { allowed: true };
+      }
+      const { totalHits, resetTime } = hits;
+      if (totalHits <= limit) return { allowed: true };
+      onRejected();
+      const retryAfterSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : WINDOW_MS / 1000;
+      return { allowed: false, retryAfterSeconds };
+    };
   };
-  return { votes, streams };
+  const streams = counter('streams', options.streamsPerMinute, () => metrics.sseRejected.inc({ reason: 'rate_limited' }));
+  const hostFailures = counter('host', options.hostFailuresPerMinute, () => metrics.hostAuthFailures.inc({ reason: 'rate_limited' }));
+  return { votes, streams, hostFailures };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { SSE_EVENT_TALLY, type Results } from '@livevote/contract';
+import { SSE_EVENT_TALLY, type RoundTally } from '@livevote/contract';
+import { publicResults } from './results-view.ts';
 import type { Logger } from 'pino';
 import { SseClient } from './sse-client.ts';
 import { sendError } from './http-errors.ts';
@@ -27,11 +28,11 @@ export interface SseHubOptions {
   maxQueuedBytes: number;
   metrics: ServerMetrics;
   logger: Logger;
-  /** Current totals for a client that connects before any tally arrived. */
-  snapshot: () => Promise<Results>;
+  /** The current round for a client that connects before any tally arrived. */
+  snapshot: () => Promise<RoundTally>;
 }
 
-export interface TallyUpdate extends Results {
+export interface TallyUpdate extends RoundTally {
   /** Receive time of the oldest vote in the tally's batch (epoch ms), when known. */
   oldestTs?: number | undefined;
 }
@@ -88,7 +89,8 @@ export class SseHub {
   /** Accepts a tally; older or equal seqs are ignored, so frames never go backwards. */
   update(t: TallyUpdate): void {
     if (this.latest && t.seq <= this.latest.seq) return;
-    const data: Results = { cats: t.cats, dogs: t.dogs, total: t.total, seq: t.seq, updatedAt: t.updatedAt };
+    // Redacted here, once per tally: a frame never carries hidden numbers.
+    const data = publicResults(t);
     this.latest = { seq: t.seq, text: `id: ${t.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n` };
     if (t.oldestTs !== undefined) this.pendingOldestTs = Math.min(this.pendingOldestTs ?? t.oldestTs, t.oldestTs);
     if (this.timer) return;

@@ -1,9 +1,26 @@
 import type pg from 'pg';
-import type { Results } from '@livevote/contract';
+import type { RoundTally } from '@livevote/contract';
+
+export type CurrentRoundRow = {
+  round: number;
+  voting: RoundTally['voting'];
+  results: RoundTally['results'];
+  cats: string;
+  dogs: string;
+  seq: string;
+  updated_at: Date;
+};
+
+/** A row of the `current_round` view as served. */
+export function roundTally(row: CurrentRoundRow): RoundTally {
+  const cats = Number(row.cats);
+  const dogs = Number(row.dogs);
+  return { round: row.round, voting: row.voting, results: row.results, cats, dogs, total: cats + dogs, seq: Number(row.seq), updatedAt: row.updated_at.toISOString() };
+}
 
 /** A tally answer: fresh from PostgreSQL, or (PostgreSQL away) the last known one and how old it is. */
 export interface TallyRead {
-  value: Results;
+  value: RoundTally;
   stale: boolean;
   /** Whole seconds since this value was last known to be current (0 when fresh). */
   ageSeconds: number;
@@ -29,11 +46,11 @@ export class TallyReader {
   private readonly cacheMs: number;
   private readonly staleAfterMs: number;
   private readonly retryAfterFailureMs: number;
-  private cached: { at: number; value: Results } | null = null;
+  private cached: { at: number; value: RoundTally } | null = null;
   /** The newest tally seen and when it was last known current; kept however old. */
-  private known: { at: number; value: Results } | null = null;
+  private known: { at: number; value: RoundTally } | null = null;
   private failedAt = -Infinity;
-  private inflight: Promise<Results> | null = null;
+  private inflight: Promise<RoundTally> | null = null;
 
   constructor(pool: pg.Pool, options: number | TallyReaderOptions) {
     const o = typeof options === 'number' ? { cacheMs: options } : options;
@@ -44,7 +61,7 @@ export class TallyReader {
   }
 
   /** Cached for `cacheMs`; concurrent callers share one query. */
-  async current(): Promise<Results> {
+  async current(): Promise<RoundTally> {
     if (this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.value;
     return this.fresh();
   }
@@ -72,22 +89,20 @@ export class TallyReader {
   }
 
   /** A tally from the tally channel (committed by the consumer): newer than the last read, it is the one to serve. */
-  observe(t: Results): void {
-    const value: Results = { cats: t.cats, dogs: t.dogs, total: t.total, seq: t.seq, updatedAt: t.updatedAt };
+  observe(t: RoundTally): void {
+    const value: RoundTally = { round: t.round, voting: t.voting, results: t.results, cats: t.cats, dogs: t.dogs, total: t.total, seq: t.seq, updatedAt: t.updatedAt };
     this.remember(value);
     if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: Date.now(), value };
   }
 
   /** Always asks PostgreSQL (shared by concurrent callers). */
-  fresh(): Promise<Results> {
+  fresh(): Promise<RoundTally> {
     this.inflight ??= this.pool
-      .query<{ cats: string; dogs: string; seq: string; updated_at: Date }>('SELECT cats, dogs, seq, updated_at FROM tallies WHERE id')
+      .query<CurrentRoundRow>('SELECT round, voting, results, cats, dogs, seq, updated_at FROM current_round')
       .then(({ rows }) => {
         const row = rows[0];
-        if (!row) throw new Error('tallies row is missing: run the migrations');
-        const cats = Number(row.cats);
-        const dogs = Number(row.dogs);
-        const value: Results = { cats, dogs, total: cats + dogs, seq: Number(row.seq), updatedAt: row.updated_at.toISOString() };
+        if (!row) throw new Error('no current round: run the migrations');
+        const value = roundTally(row);
         this.cached = { at: Date.now(), value };
         this.failedAt = -Infinity;
         this.remember(value);
@@ -103,21 +118,21 @@ export class TallyReader {
     return this.inflight;
   }
 
-  /** The tally seq that first counted this vote, or null while it is not counted (yet). */
-  async countedIn(voteId: string): Promise<number | null> {
-    const { rows } = await this.pool.query<{ seq: string }>('SELECT seq FROM applied_votes WHERE vid = $1', [voteId]);
-    return rows[0] ? Number(rows[0].seq) : null;
+  /** The tally seq that first counted this vote and its round, or null while it is not counted (yet). */
+  async countedIn(voteId: string): Promise<{ seq: number; round: number } | null> {
+    const { rows } = await this.pool.query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
+    return rows[0] ? { seq: Number(rows[0].seq), round: rows[0].round } : null;
   }
 
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }
 
-  private remember(value: Results): void {
+  private remember(value: RoundTally): void {
     if (!this.known || value.seq >= this.known.value.seq) this.known = { at: Date.now(), value };
   }
 
-  private stale(known: { at: number; value: Results }): TallyRead {
+  private stale(known: { at: number; value: RoundTally }): TallyRead {
     return { value: known.value, stale: true, ageSeconds: Math.max(0, Math.floor((Date.now() - known.at) / 1000)) };
   }
 }

@@ -1,20 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { TallyMessage, type Results } from '@livevote/contract';
+import { TallyMessage, type RoundTally } from '@livevote/contract';
 import type { TallyUpdate } from './sse-hub.ts';
 
-const count = z.number().int().nonnegative();
 /**
- * Rolling upgrades, for one release: what consumers before the shared tally shape publish (`at`
- * in epoch ms instead of `updatedAt`). Read into the current shape; remove in the next release.
- * Servers are upgraded first: an older server ignores a new consumer's tallies (no `at`) and only
- * catches up on its next re-read.
+ * Rolling upgrades: a consumer from before rounds publishes all-time totals without a round. They
+ * are not this round's numbers, so such a message only triggers a re-read of the current round.
  */
-const LegacyTallyMessage = z
-  .object({ cats: count, dogs: count, total: count, seq: count, at: count, oldestTs: count.optional() })
-  .transform(({ at, ...t }): TallyMessage => ({ ...t, updatedAt: new Date(at).toISOString() }));
-const AnyTallyMessage = z.union([TallyMessage, LegacyTallyMessage]);
+const OlderTallyMessage = z.object({ seq: z.number().int().nonnegative() });
 
 export interface TallySubscriberOptions {
   /** A connection used for nothing but this subscription. */
@@ -24,7 +18,7 @@ export interface TallySubscriberOptions {
    * Reads the totals from PostgreSQL. Must not join a query someone else started (give the
    * subscriber a reader of its own): a resync needs a query that starts after it.
    */
-  reread: () => Promise<Results>;
+  reread: () => Promise<RoundTally>;
   onTally: (t: TallyUpdate) => void;
   logger: Logger;
 }
@@ -68,7 +62,8 @@ export class TallySubscriber {
     } catch {
       json = undefined;
     }
-    const parsed = AnyTallyMessage.safeParse(json);
+    const parsed = TallyMessage.safeParse(json);
+    if (!parsed.success && OlderTallyMessage.safeParse(json).success) return void this.resync();
     if (!parsed.success) {
       this.o.logger.warn('ignoring a malformed tally message');
       return;

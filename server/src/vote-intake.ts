@@ -3,22 +3,32 @@ import { randomUUID } from 'node:crypto';
 import type { RedisKeys, VoteOption } from '@livevote/contract';
 
 /**
- * Keyed votes: the idempotency record and the XADD happen in one Lua script, so there is no
- * window in which a key is "in flight" — a concurrent replay sees either nothing (and wins) or
- * the finished first request. The record keeps the option, to tell a replay from a misuse.
+ * Every vote is this one script, so the round that counts it is read atomically with the XADD:
+ * KEYS[1] the current round's state (hash), KEYS[2] the stream, KEYS[3] (keyed votes only) the
+ * idempotency record. The entry carries the round that was open, and the consumer counts it there
+ * however late it applies it; a closed round takes nothing.
  *
- * The record lives only IDEMPOTENCY_WINDOW_SECONDS: Redis memory is bounded by the votes of
- * that window, not by every vote ever cast. A retry after the window runs the XADD again with
- * the same vote ID, and the consumer's applied-votes table (kept APPLIED_RETENTION_HOURS)
- * skips it: the vote still counts once. Only the "same key, another option → 422" check is
- * limited to the window.
+ * Keyed votes: the record and the XADD happen together, so there is no window in which a key is
+ * "in flight": a concurrent replay sees either nothing (and wins) or the finished first request.
+ * A replay is answered as the first request was, even after voting closed. The record keeps the
+ * option, to tell a replay from a misuse, and lives only IDEMPOTENCY_WINDOW_SECONDS: Redis memory
+ * is bounded by the votes of that window. A retry after it runs the XADD again with the same vote
+ * ID, and the consumer's applied-votes table (kept APPLIED_RETENTION_HOURS) skips it.
+ *
+ * No round state at all (a Redis that lost its data) stores nothing: the server restores the
+ * state from PostgreSQL and the vote is answered 503, safe to retry.
  */
-const CAST_KEYED = `
-local prev = redis.call('GET', KEYS[1])
-if prev then return prev end
-redis.call('XADD', KEYS[2], '*', 'vid', ARGV[1], 'option', ARGV[2], 'ts', ARGV[3])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
-return false
+const CAST_VOTE = `
+if KEYS[3] then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then return {'prev', prev} end
+end
+local state = redis.call('HMGET', KEYS[1], 'round', 'voting')
+if not state[1] then return {'no-round'} end
+if state[2] ~= 'open' then return {'closed', state[1]} end
+redis.call('XADD', KEYS[2], '*', 'vid', ARGV[1], 'option', ARGV[2], 'ts', ARGV[3], 'round', state[1])
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4]) end
+return {'ok', state[1]}
 `;
 
 /**
@@ -32,13 +42,15 @@ export function uuidv7(now = Date.now()): string {
   return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`;
 }
 
-type KeyedRedis = Redis & {
-  castKeyedVote(idemKey: string, stream: string, vid: string, option: string, ts: string, ttl: number): Promise<string | null>;
+type Reply = ['ok' | 'closed', string] | ['prev', string] | ['no-round'];
+type VoteRedis = Redis & {
+  castVote(numberOfKeys: 2 | 3, ...keysAndArgs: (string | number)[]): Promise<Reply>;
 };
 
 /**
  * - `accepted` / `replayed`: the vote is in Redis (202).
  * - `key-reused`: the key was used for the other option within the window (422).
+ * - `closed`: voting is closed; nothing was stored (409).
  * - `not-stored`: the command surely did not change Redis — never written (client not
  *   connected, or Redis already sitting on earlier commands), or Redis answered an error (503).
  * - `unknown`: written, but no answer within the outcome wait, or the connection dropped after
@@ -48,10 +60,12 @@ export type CastResult =
   | { kind: 'accepted'; id: string }
   | { kind: 'replayed'; id: string }
   | { kind: 'key-reused'; id: string }
+  | { kind: 'closed'; id: string }
   | { kind: 'not-stored'; id: string; reason: NotStoredReason }
   | { kind: 'unknown'; id: string };
 
-export type NotStoredReason = 'disconnected' | 'stalled' | 'refused';
+/** `no_round`: Redis holds no round state (it lost its data); the server restores it from PostgreSQL. */
+export type NotStoredReason = 'disconnected' | 'stalled' | 'refused' | 'no_round';
 
 /** How a vote answered `unknown` turned out, once Redis answered after all. */
 export type LateOutcome = 'stored' | 'not_stored' | 'unknown';
@@ -76,9 +90,11 @@ export interface VoteIntakeOptions {
   stallMs: number;
   /** Told how each vote answered `unknown` turned out, when Redis answers after all. */
   onLateOutcome?: (outcome: LateOutcome) => void;
+  /** Redis answered that it holds no round state: restore it (the vote itself gets a 503). */
+  onNoRound?: () => void;
 }
 
-type Settled = { ok: true; prev: string | null } | { ok: false; err: unknown };
+type Settled = { ok: true; reply: Reply } | { ok: false; err: unknown };
 
 /** The command was refused before it was written (ioredis, offline queue off). */
 const neverWritten = (err: unknown) => err instanceof Error && err.message.startsWith("Stream isn't writeable");
@@ -87,15 +103,16 @@ const refusedByRedis = (err: unknown) => err instanceof ReplyError;
 
 /** Puts votes into the stream; the vote ID is chosen here, before XADD, and travels in the entry. */
 export class VoteIntake {
-  private readonly redis: KeyedRedis;
+  private readonly redis: VoteRedis;
   private readonly options: VoteIntakeOptions;
   /** Written commands awaiting their reply: sequence number → when sent (insertion order = age). */
   private readonly inflight = new Map<number, number>();
   private seq = 0;
 
   constructor(options: VoteIntakeOptions) {
-    options.redis.defineCommand('castKeyedVote', { numberOfKeys: 2, lua: CAST_KEYED });
-    this.redis = options.redis as KeyedRedis;
+    // numberOfKeys is given per call: 2 for a keyless vote, 3 with an idempotency record.
+    options.redis.defineCommand('castVote', { lua: CAST_VOTE });
+    this.redis = options.redis as VoteRedis;
     this.options = options;
   }
 
@@ -118,12 +135,13 @@ export class VoteIntake {
     const ts = String(Date.now());
     const n = this.seq++;
     this.inflight.set(n, performance.now());
-    const sent: Promise<string | null> =
+    const { keys, idempotencyWindowSeconds } = this.options;
+    const sent: Promise<Reply> =
       idempotencyKey === undefined
-        ? this.redis.xadd(this.options.keys.votes, '*', 'vid', id, 'option', option, 'ts', ts).then(() => null)
-        : this.redis.castKeyedVote(this.options.keys.idempotency(idempotencyKey), this.options.keys.votes, id, option, ts, this.options.idempotencyWindowSeconds);
+        ? this.redis.castVote(2, keys.round, keys.votes, id, option, ts, idempotencyWindowSeconds)
+        : this.redis.castVote(3, keys.round, keys.votes, keys.idempotency(idempotencyKey), id, option, ts, idempotencyWindowSeconds);
     const settled: Promise<Settled> = sent
-      .then((prev): Settled => ({ ok: true, prev }), (err: unknown): Settled => ({ ok: false, err }))
+      .then((reply): Settled => ({ ok: true, reply }), (err: unknown): Settled => ({ ok: false, err }))
       .finally(() => this.inflight.delete(n));
 
     let timer: NodeJS.Timeout | undefined;
@@ -140,7 +158,13 @@ export class VoteIntake {
       // Written, then the connection dropped (or another error after the write): it may have run.
       return { kind: 'unknown', id };
     }
-    if (first.prev === null) return { kind: 'accepted', id };
-    return first.prev === option ? { kind: 'replayed', id } : { kind: 'key-reused', id };
+    const [status, value] = first.reply;
+    if (status === 'ok') return { kind: 'accepted', id };
+    if (status === 'closed') return { kind: 'closed', id };
+    if (status === 'no-round') {
+      this.options.onNoRound?.();
+      return { kind: 'not-stored', id, reason: 'no_round' };
+    }
+    return value === option ? { kind: 'replayed', id } : { kind: 'key-reused', id };
   }
 }

@@ -1,10 +1,12 @@
-import express, { type Request, type Response, type NextFunction, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { IDEMPOTENCY_KEY_PATTERN, ROUTES, VoteRequest } from '@livevote/contract';
 import type { VoteIntake } from './vote-intake.ts';
 import type { TallyReader } from './tally-reader.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { sendError } from './http-errors.ts';
 import { hasNoBody, jsonContentType } from './json-body.ts';
+import { publicResults } from './results-view.ts';
+import { crossSiteGuard } from './cross-site-guard.ts';
 
 export interface VoteRoutesOptions {
   intake: VoteIntake;
@@ -12,24 +14,6 @@ export interface VoteRoutesOptions {
   metrics: ServerMetrics;
   /** Origins besides the request's own that may POST votes. */
   allowedOrigins: readonly string[];
-}
-
-/**
- * Forced-vote protection. Browsers say where a request comes from in Sec-Fetch-Site; older ones
- * only in Origin. A request with neither is not from a browser page (curl, k6) and is allowed:
- * CSRF needs a victim's browser.
- */
-function crossSiteGuard(allowed: readonly string[], metrics: ServerMetrics) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const origin = req.get('origin');
-    const site = req.get('sec-fetch-site');
-    const own = `${req.protocol}://${req.get('host')}`;
-    const originOk = origin === undefined || origin === own || allowed.includes(origin);
-    const ok = site === undefined ? originOk : site === 'same-origin' || site === 'none' || (origin !== undefined && allowed.includes(origin));
-    if (ok) return next();
-    metrics.votesRejected.inc({ reason: 'cross_site' });
-    sendError(res, 403, 'cross-site vote refused');
-  };
 }
 
 /** An sf-string per the Idempotency-Key draft: optional surrounding quotes. */
@@ -72,7 +56,7 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
       if (hasNoBody(req)) return emptyBody(res);
       next();
     },
-    crossSiteGuard(options.allowedOrigins, metrics),
+    crossSiteGuard(options.allowedOrigins, 'cross-site vote refused', () => metrics.votesRejected.inc({ reason: 'cross_site' })),
     json,
     async (req, res) => {
       if (res.locals.emptyBody) return emptyBody(res);
@@ -99,6 +83,10 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
         metrics.votesOutcomeUnknown.inc();
         return outcomeUnknown(res, result.id);
       }
+      if (result.kind === 'closed') {
+        metrics.votesRejected.inc({ reason: 'voting_closed' });
+        return sendError(res, 409, 'voting is closed');
+      }
       if (result.kind === 'key-reused') {
         metrics.votesRejected.inc({ reason: 'idempotency_key_reused' });
         return sendError(res, 422, 'this Idempotency-Key was already used for a different vote');
@@ -113,9 +101,9 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
     const id = String(req.params.id);
     if (!IDEMPOTENCY_KEY_PATTERN.test(id)) return sendError(res, 400, 'not a vote id');
     try {
-      const seq = await options.tallies.countedIn(id);
+      const counted = await options.tallies.countedIn(id);
       res.set('cache-control', 'no-store');
-      res.json(seq === null ? { id, counted: false } : { id, counted: true, seq });
+      res.json(counted === null ? { id, counted: false } : { id, counted: true, seq: counted.seq, round: counted.round });
     } catch {
       metrics.dependencyErrors.inc({ dependency: 'postgres' });
       unavailable(res, 1);
@@ -127,10 +115,11 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
     try {
       const read = await options.tallies.read();
       res.set('cache-control', 'no-store');
-      if (!read.stale) return void res.json(read.value);
+      const value = publicResults(read.value);
+      if (!read.stale) return void res.json(value);
       metrics.dependencyErrors.inc({ dependency: 'postgres' });
       res.set('age', String(read.ageSeconds));
-      res.json({ ...read.value, stale: true, ageSeconds: read.ageSeconds });
+      res.json({ ...value, stale: true, ageSeconds: read.ageSeconds });
     } catch {
       metrics.dependencyErrors.inc({ dependency: 'postgres' });
       unavailable(res, 2);

@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.ts';
 // Every bad value ends the real server process with exit code 2 and a message naming the
 // variable: no stack trace, nothing started.
 const SERVER_ENTRY = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const base = { REDIS_URL: TEST_REDIS_URL, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres', REDIS_PREFIX: `t_cfg_${process.pid}:`, LOG_LEVEL: 'silent' };
+const base = { REDIS_URL: TEST_REDIS_URL, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres', REDIS_PREFIX: `t_cfg_${process.pid}:`, LOG_LEVEL: 'silent', HOST_TOKEN: 'config-exit-test-token' };
 
 interface Exit {
   code: number | null;
@@ -53,8 +53,21 @@ describe('the server refuses a bad configuration with exit 2, naming the variabl
     ['ALLOWED_ORIGINS', 'https://a.example/path'],
     ['ALLOWED_ORIGINS', 'https://ok.example, ftp://files.example'],
     ['ALLOWED_ORIGINS', 'https://user@a.example'],
+    ['HOST_TOKEN', ''],
+    ['HOST_TOKEN', 'fifteen-chars-1'],
+    ['HOST_TOKEN', 'sixteen chars ok?'],
+    ['HOST_TOKEN', ' leading-space-token'],
   ])('%s=%j', async (variable, value) => {
-    expectConfigExit(await runServer({ [variable]: value }), variable);
+    const r = await runServer({ [variable]: value });
+    expectConfigExit(r, variable);
+    if (variable === 'HOST_TOKEN' && value) expect(r.stderr, 'the token is never printed').not.toContain(value.trim());
+  });
+
+  it('HOST_TOKEN unset', async () => {
+    const r = await runServer({ HOST_TOKEN: '' });
+    expectConfigExit(r, 'HOST_TOKEN');
+    const { HOST_TOKEN: _unset, ...noToken } = base;
+    expect(() => loadConfig(noToken)).toThrow(/HOST_TOKEN: required/);
   });
 
   // Every numeric knob of the server: the defaults that are numbers name them all.

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 
-const base = { REDIS_URL: 'redis://127.0.0.1:6379/0', DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' };
+const base = { REDIS_URL: 'redis://127.0.0.1:6379/0', DATABASE_URL: 'postgres://u@127.0.0.1:5432/db', HOST_TOKEN: 'a-host-token-of-24-chars' };
 
 it('parses the defaults and a hop count or proxy list for TRUST_PROXY', () => {
   const c = loadConfig({ ...base });

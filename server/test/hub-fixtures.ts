@@ -16,7 +16,7 @@ export function testHubOptions(overrides: Partial<SseHubOptions> = {}): SseHubOp
     maxQueuedBytes: 4096,
     metrics: createServerMetrics(),
     logger: pino({ level: 'silent' }),
-    snapshot: async () => ({ cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date(0).toISOString() }),
+    snapshot: async () => ({ round: 1, voting: 'open', results: 'shown', cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date(0).toISOString() }),
     ...overrides,
   };
 }

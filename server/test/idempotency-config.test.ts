@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 
-const base = { REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/x' };
+const base = { REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/x', HOST_TOKEN: 'a-host-token-of-24-chars' };
 
 it('holds an Idempotency-Key in Redis for a short window and waits a bounded time for a vote outcome', () => {
   const c = loadConfig(base);

@@ -49,7 +49,7 @@ it('keeps every other screen current while one never reads, and drops the one th
   while (hub.blockedCount === 0 && seq < 200_000) {
     for (let i = 0; i < 500; i++) {
       seq++;
-      hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+      hub.update({ round: 1, voting: 'open', results: 'shown', cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
     }
     // The readers keep up with every burst although one socket has stopped reading.
     await expect.poll(() => good.map((g) => g.lastId()), { message: `readers at seq ${seq}`, timeout: 5000, interval: 5 }).toEqual([seq, seq, seq]);
@@ -59,7 +59,7 @@ it('keeps every other screen current while one never reads, and drops the one th
   await expect.poll(dropped, { message: 'the stuck client dropped', timeout: 5000 }).toBe(1);
   expect(hub.size).toBe(3);
   seq++;
-  hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+  hub.update({ round: 1, voting: 'open', results: 'shown', cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
   await expect.poll(() => good.map((g) => g.lastId()), { message: 'readers current after the drop', timeout: 15_000 }).toEqual([seq, seq, seq]);
   for (const g of good) g.socket.destroy();
   stuck.destroy();

@@ -131,7 +131,7 @@ describe('SSE limits', () => {
     cleanups.push(() => redis.stop());
     const proxy = await PgProxy.start(5432);
     cleanups.push(() => proxy.close());
-    const { env, stack } = await stackFor('sse_resync', { RESULTS_CACHE_MS: '0' }, { redis: `${redis.url}/0`, db: (e) => proxy.rewrite(e.databaseUrl) });
+    const { env, stack } = await stackFor('sse_resync', { RESULTS_CACHE_MS: '0', ROUND_STATE_CHECK_MS: '600000' }, { redis: `${redis.url}/0`, db: (e) => proxy.rewrite(e.databaseUrl) });
     const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     cleanups.push(() => admin.disconnect());
     const channel = redisKeys(env.redisPrefix).tallyChannel;
@@ -149,6 +149,7 @@ describe('SSE limits', () => {
     // 2. A tally is committed whose PUBLISH the server never sees.
     const db = new pg.Client({ connectionString: env.databaseUrl });
     await db.connect();
+    await db.query('UPDATE round_tallies SET cats = cats + 7 WHERE round = 1');
     const { rows } = await db.query<{ seq: string }>('UPDATE tallies SET cats = cats + 7, seq = seq + 1 WHERE id RETURNING seq');
     await db.end();
     const newSeq = Number(rows[0]!.seq);
@@ -224,7 +225,7 @@ class PgProxy {
     const p = { client, upstream };
     this.upstreams.add(p);
     client.on('data', (d: Buffer) => {
-      if (/FROM tallies/.test(d.toString('latin1'))) this.tallyQueries++;
+      if (/FROM current_round/.test(d.toString('latin1'))) this.tallyQueries++;
       upstream.write(d);
     });
     upstream.on('data', (d: Buffer) => {

@@ -61,14 +61,14 @@ it('holds at most one frame in user space for a client that never reads, while f
   await expect.poll(() => hub.size, { message: 'four clients connected', timeout: 15_000 }).toBe(4);
   const stuckRes = responses[3]!;
   const at = new Date().toISOString();
-  const frameBytes = Buffer.byteLength(`id: 100000\nevent: tally\ndata: ${JSON.stringify({ cats: 100000, dogs: 0, total: 100000, seq: 100000, updatedAt: at })}\n\n`);
+  const frameBytes = Buffer.byteLength(`id: 100000\nevent: tally\ndata: ${JSON.stringify({ round: 1, voting: 'open', results: 'shown', cats: 100000, dogs: 0, total: 100000, seq: 100000, updatedAt: at })}\n\n`);
   let seq = 0;
   let maxQueued = 0;
   // Until the hub holds back the stuck client, or far past what its ~200 KB kernel buffer takes.
   while (hub.blockedCount === 0 && seq < 100_000) {
     for (let i = 0; i < 500; i++) {
       seq++;
-      hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+      hub.update({ round: 1, voting: 'open', results: 'shown', cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
       maxQueued = Math.max(maxQueued, stuckRes.writableLength);
     }
     await expect.poll(() => good.map((g) => g.lastId()), { message: `readers at seq ${seq}`, timeout: 5000, interval: 5 }).toEqual([seq, seq, seq]);
@@ -77,7 +77,7 @@ it('holds at most one frame in user space for a client that never reads, while f
   for (let burst = 0; burst < 20; burst++) {
     for (let i = 0; i < 500; i++) {
       seq++;
-      hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+      hub.update({ round: 1, voting: 'open', results: 'shown', cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
       maxQueued = Math.max(maxQueued, stuckRes.writableLength);
     }
     await expect.poll(() => good.map((g) => g.lastId()), { message: `readers at seq ${seq}`, timeout: 5000, interval: 5 }).toEqual([seq, seq, seq]);
@@ -99,7 +99,7 @@ it('drops a client at once when its queued bytes pass SSE_MAX_QUEUED_BYTES, and 
   while ((await dropped()) === 0 && seq < 100_000) {
     for (let i = 0; i < 500; i++) {
       seq++;
-      hub.update({ cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
+      hub.update({ round: 1, voting: 'open', results: 'shown', cats: seq, dogs: 0, total: seq, seq, updatedAt: at });
     }
     await expect.poll(() => good.map((g) => g.lastId()), { message: `readers at seq ${seq}`, timeout: 5000, interval: 5 }).toEqual([seq, seq, seq]);
   }

@@ -142,6 +142,7 @@ describe('GET /api/stream', () => {
     // A tally committed while the subscriber was away: its PUBLISH never reached the server.
     const db = new pg.Client({ connectionString: env.databaseUrl });
     await db.connect();
+    await db.query('UPDATE round_tallies SET cats = cats + 7 WHERE round = 1');
     const { rows } = await db.query<{ seq: string }>('UPDATE tallies SET cats = cats + 7, seq = seq + 1 WHERE id RETURNING seq');
     await db.end();
     await redis.start();

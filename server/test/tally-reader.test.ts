@@ -25,7 +25,7 @@ it('serves the last known tally, marked stale, when PostgreSQL fails or hangs; t
   expect(await reader.read()).toMatchObject({ value: { seq: 3 }, stale: true });
 
   // A tally from the channel is newer than what PostgreSQL last said: it is the one served stale.
-  reader.observe({ cats: 5, dogs: 2, total: 7, seq: 9, updatedAt: '2026-01-01T00:00:01.000Z' });
+  reader.observe({ round: 1, voting: 'open', results: 'shown', cats: 5, dogs: 2, total: 7, seq: 9, updatedAt: '2026-01-01T00:00:01.000Z' });
   db.set('hang');
   const t0 = performance.now();
   expect(await reader.read()).toMatchObject({ value: { total: 7, seq: 9 }, stale: true });

@@ -1,0 +1,20 @@
+import type { Results, RoundTally } from '@livevote/contract';
+
+/**
+ * What a public route may show of the current round: everything but the numbers while its
+ * results are hidden. Every public answer (GET /api/results, each SSE frame) goes through here,
+ * so hidden numbers never leave the server.
+ */
+export function publicResults(t: RoundTally): Results {
+  const hidden = t.results === 'hidden';
+  return {
+    round: t.round,
+    voting: t.voting,
+    results: t.results,
+    cats: hidden ? null : t.cats,
+    dogs: hidden ? null : t.dogs,
+    total: hidden ? null : t.total,
+    seq: t.seq,
+    updatedAt: t.updatedAt,
+  };
+}
