@@ -1,5 +1,9 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import type { RedisTarget } from './redis-target.ts';
+
+/** A client of any mode: one connection (standalone, Sentinel) or a Cluster client. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * The one place Redis clients are made. Roles differ in how they fail:
@@ -12,7 +16,9 @@ import type { Logger } from 'pino';
 export type RedisRole = 'request' | 'worker' | 'subscriber';
 
 export interface RedisClientOptions {
-  url: string;
+  /** Where Redis is; `url` is shorthand for a standalone target. */
+  target?: RedisTarget;
+  url?: string;
   role: RedisRole;
   /** Shown in CLIENT LIST, so an operator can tell the connections apart. */
   name: string;
@@ -30,11 +36,22 @@ export function reconnectDelay(attempt: number): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
-export function createRedis(opts: RedisClientOptions): Redis {
+/**
+ * After a failover the old primary may still accept the connection as a replica: writes then get
+ * READONLY. Reconnecting (without re-sending: the caller learns the command failed, and nothing
+ * was written) makes a Sentinel client ask for the new primary, a Cluster client refresh its slots.
+ */
+const reconnectOnReadOnly = (err: Error) => (err.message.startsWith('READONLY') ? 1 : false);
+
+export function createRedis(opts: RedisClientOptions & { target: RedisTarget & { mode: 'cluster' } }): Cluster;
+export function createRedis(opts: RedisClientOptions): RedisClient;
+export function createRedis(opts: RedisClientOptions): RedisClient {
+  const target: RedisTarget = opts.target ?? { mode: 'standalone', url: opts.url ?? '' };
   const common: RedisOptions = {
     connectionName: opts.name,
     retryStrategy: reconnectDelay,
     lazyConnect: false,
+    reconnectOnError: reconnectOnReadOnly,
   };
   const byRole: Record<RedisRole, RedisOptions> = {
     request: {
@@ -57,7 +74,38 @@ export function createRedis(opts: RedisClientOptions): Redis {
       connectTimeout: 2000,
     },
   };
-  const client = new Redis(opts.url, { ...common, ...byRole[opts.role] });
+  const options: RedisOptions = { ...common, ...byRole[opts.role], ...(target.tls ? { tls: { ca: target.tls.ca } } : {}) };
+  let client: RedisClient;
+  if (target.mode === 'cluster') {
+    const { enableAutoPipelining, enableOfflineQueue, ...nodeOptions } = options;
+    const clusterOptions: ClusterOptions = {
+      redisOptions: { ...nodeOptions, ...(target.username ? { username: target.username } : {}), ...(target.password ? { password: target.password } : {}) },
+      clusterRetryStrategy: reconnectDelay,
+      enableOfflineQueue: enableOfflineQueue ?? true,
+      ...(enableAutoPipelining ? { enableAutoPipelining } : {}),
+      // Sharded pub/sub (SSUBSCRIBE) follows the channel's slot to the node that owns it.
+      ...(opts.role === 'subscriber' ? { shardedSubscribers: true } : {}),
+      // A MOVED after a failover is followed at once; slots are re-read on every MOVED.
+      slotsRefreshTimeout: 2000,
+    };
+    client = new Cluster(target.nodes, clusterOptions);
+  } else if (target.mode === 'sentinel') {
+    client = new Redis({
+      ...options,
+      sentinels: target.sentinels,
+      name: target.name,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
+      ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+      ...(target.tls ? { sentinelTLS: { ca: target.tls.ca }, enableTLSForSentinelMode: true } : {}),
+      sentinelRetryStrategy: reconnectDelay,
+      // Follow a promoted primary: the Sentinels say which one it is; ask again after a failover.
+      failoverDetector: true,
+    });
+  } else {
+    client = new Redis(target.url, options);
+  }
   let down = false;
   client.on('error', (err: Error) => {
     // ioredis reconnects by itself; log once per outage, not once per retry.
@@ -72,7 +120,7 @@ export function createRedis(opts: RedisClientOptions): Redis {
 }
 
 /** Blocks until the client is ready or the timeout passes; for start-up, where failing fast is right. */
-export async function waitReady(client: Redis, timeoutMs: number): Promise<void> {
+export async function waitReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
