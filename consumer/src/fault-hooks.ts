@@ -15,11 +15,11 @@ type ConsumerStore = Pick<TallyStore, 'applyBatch' | 'pruneAppliedBefore'>;
 
 export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, afterCommit }: FaultHooks): ConsumerStore {
   return {
-    async applyBatch(votes: readonly VoteToApply[]): Promise<BatchOutcome> {
+    async applyBatch(votes: readonly VoteToApply[], shard?: number): Promise<BatchOutcome> {
       if (rejectVidPrefix && votes.some((v) => v.vid.startsWith(rejectVidPrefix))) {
         throw Object.assign(new Error('fault hook: poison vote rejected'), { code: '22000' });
       }
-      const outcome = await store.applyBatch(votes);
+      const outcome = await store.applyBatch(votes, shard);
       afterCommit?.();
       return outcome;
     },

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 import type { StreamEntry, VoteStream } from './vote-stream.ts';
 
 export interface PendingRecoveryOptions {
   stream: Pick<VoteStream, 'read' | 'deliveryCounts'>;
   /** The connection the read loop blocks on; re-reading own pending entries never blocks. */
-  blockingRedis: Redis;
+  blockingRedis: RedisClient;
   batchSize: number;
   handle: (entries: StreamEntry[], signal: AbortSignal, deliveries: ReadonlyMap<string, number>) => Promise<void>;
 }

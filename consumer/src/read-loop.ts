@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 import type { Logger } from 'pino';
 import { reconnectDelay } from '@livevote/service-kit';
 import type { BatchHandler } from './batch-handler.ts';
@@ -10,7 +10,7 @@ import type { VoteStream } from './vote-stream.ts';
 export interface ReadLoopOptions {
   stream: Pick<VoteStream, 'ensureGroup' | 'read'>;
   /** Dedicated connection for the blocking XREADGROUP, so shutdown can cut a block short. */
-  blockingRedis: Redis;
+  blockingRedis: RedisClient;
   batches: Pick<BatchHandler, 'handle' | 'busy'>;
   housekeeping: Pick<Housekeeping, 'runDue'>;
   /** Applies what this consumer name still held before it (re)started. */
@@ -28,7 +28,7 @@ export interface ReadLoopOptions {
  */
 export class ReadLoop {
   private readonly stream: ReadLoopOptions['stream'];
-  private readonly blockingRedis: Redis;
+  private readonly blockingRedis: RedisClient;
   private readonly batches: ReadLoopOptions['batches'];
   private readonly housekeeping: ReadLoopOptions['housekeeping'];
   private readonly recoverPending: ReadLoopOptions['recoverPending'];

@@ -41,10 +41,10 @@ export interface BatchOutcome {
 }
 
 /**
- * Owns the `tallies`, `round_tallies` and `applied_votes` tables. One transaction per batch: the
- * row lock on `tallies` orders concurrent consumers (and the servers' host changes), the insert
- * into `applied_votes` decides which votes are new, and only those are added, each to the round
- * that accepted it, so a re-delivered vote can never be counted twice, nor in another round.
+ * Owns the `tally_shards`, `round_tallies` and `applied_votes` tables. One transaction per
+ * batch: the row lock on the shard's `tally_shards` row orders the consumers of that shard, the
+ * insert into `applied_votes` decides which votes are new, and only those are added, each to the
+ * round that accepted it, so a re-delivered vote can never be counted twice, nor in another round.
  */
 export class TallyStore {
   private readonly pool: pg.Pool;
@@ -53,7 +53,12 @@ export class TallyStore {
     this.pool = pool;
   }
 
-  async applyBatch(votes: readonly VoteToApply[]): Promise<BatchOutcome> {
+  /**
+   * Applies a batch read from stream shard `shard`. Only that shard's row is locked, so batches of
+   * different shards commit side by side; a batch of only duplicates rolls back and changes
+   * nothing (not even the seq).
+   */
+  async applyBatch(votes: readonly VoteToApply[], shard = 0): Promise<BatchOutcome> {
     if (votes.length === 0) return { applied: 0, duplicates: 0, tally: null };
     const client = await this.pool.connect();
     // A connection lost between two statements is emitted on the client, not thrown; without a
@@ -65,10 +70,21 @@ export class TallyStore {
       client.release(err);
     };
     try {
-      const locked = await client.query<{ seq: string }>('BEGIN; SELECT seq FROM tallies WHERE id FOR UPDATE');
-      const lockedRows = (locked as unknown as pg.QueryResult<{ seq: string }>[])[1]?.rows;
-      const nextSeq = Number(lockedRows?.[0]?.seq ?? Number.NaN) + 1;
-      if (!Number.isSafeInteger(nextSeq)) throw new TalliesRowMissingError();
+      await client.query('BEGIN');
+      // Locks this shard's row and takes its next seq; `counted_at` is the seq screens reach
+      // once they show these votes (this shard's new seq plus every other part as committed).
+      const locked = await client.query<{ counted_at: string }>(
+        `WITH me AS (
+           INSERT INTO tally_shards AS t (shard, seq) VALUES ($1, 1)
+           ON CONFLICT (shard) DO UPDATE SET seq = t.seq + 1, updated_at = now()
+           RETURNING seq
+         )
+         SELECT (me.seq + s.seq + coalesce((SELECT sum(seq) FROM tally_shards WHERE shard <> $1), 0))::bigint AS counted_at
+           FROM me CROSS JOIN tallies s WHERE s.id`,
+        [shard],
+      );
+      const countedAt = Number(locked.rows[0]?.counted_at ?? Number.NaN);
+      if (!Number.isSafeInteger(countedAt)) throw new TalliesRowMissingError();
       const { rows } = await client.query<{ added: string }>(
         `WITH ins AS (
            INSERT INTO applied_votes (vid, option, seq, round)
@@ -77,32 +93,25 @@ export class TallyStore {
            ON CONFLICT (vid) DO NOTHING
            RETURNING option, round
          ), per_round AS (
-           INSERT INTO round_tallies AS t (round, cats, dogs)
-           SELECT round, count(*) FILTER (WHERE option = 'cats'), count(*) FILTER (WHERE option = 'dogs')
+           INSERT INTO round_tallies AS t (round, shard, cats, dogs)
+           SELECT round, $5, count(*) FILTER (WHERE option = 'cats'), count(*) FILTER (WHERE option = 'dogs')
              FROM ins GROUP BY round
-           ON CONFLICT (round) DO UPDATE SET cats = t.cats + excluded.cats, dogs = t.dogs + excluded.dogs
-         ), n AS (
-           SELECT count(*) FILTER (WHERE option = 'cats') AS cats,
-                  count(*) FILTER (WHERE option = 'dogs') AS dogs
-           FROM ins
+           ON CONFLICT (round, shard) DO UPDATE SET cats = t.cats + excluded.cats, dogs = t.dogs + excluded.dogs
          )
-         UPDATE tallies t
-            SET cats = t.cats + n.cats, dogs = t.dogs + n.dogs, seq = $4, updated_at = now()
-           FROM n
-          WHERE t.id AND n.cats + n.dogs > 0
-         RETURNING n.cats + n.dogs AS added`,
-        [votes.map((v) => v.vid), votes.map((v) => v.option), votes.map((v) => v.round), nextSeq],
+         SELECT count(*) AS added FROM ins`,
+        [votes.map((v) => v.vid), votes.map((v) => v.option), votes.map((v) => v.round), countedAt, shard],
       );
       const added = Number(rows[0]?.added ?? 0);
       if (added === 0) {
-        await client.query('COMMIT');
+        await client.query('ROLLBACK');
         return { applied: 0, duplicates: votes.length, tally: null };
       }
-      // The statement above cannot see its own writes; this one, in the same transaction, does.
+      // Read after COMMIT, in the same round trip: a snapshot that includes this batch. Two
+      // snapshots with the same seq saw the same state, so a screen may keep either.
       const current = (await client.query<CurrentRoundRow>(
-        'SELECT round, voting, results, cats, dogs, seq, updated_at FROM current_round; COMMIT',
+        'COMMIT; SELECT round, voting, results, cats, dogs, seq, updated_at FROM current_round',
       )) as unknown as pg.QueryResult<CurrentRoundRow>[];
-      const row = current[0]?.rows[0];
+      const row = current[1]?.rows[0];
       if (!row) throw new TalliesRowMissingError();
       return {
         applied: added,

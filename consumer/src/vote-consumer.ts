@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 import type { Logger } from 'pino';
 import { BatchHandler } from './batch-handler.ts';
 import { Housekeeping } from './housekeeping.ts';
@@ -11,7 +11,7 @@ import type { VoteStream } from './vote-stream.ts';
 export interface VoteConsumerOptions {
   stream: VoteStream;
   /** Dedicated connection for the blocking XREADGROUP, so shutdown can cut a block short. */
-  blockingRedis: Redis;
+  blockingRedis: RedisClient;
   store: Pick<TallyStore, 'applyBatch' | 'pruneAppliedBefore'>;
   metrics: ConsumerMetrics;
   logger: Logger;

@@ -1,5 +1,8 @@
-import type { Redis } from 'ioredis';
+import { publishMessage, type RedisClient } from '@livevote/service-kit';
 import { CONSUMER_GROUP, VoteEntry, type RedisKeys, type TallyMessage } from '@livevote/contract';
+
+/** The names one stream shard's consumer uses: its stream and dead letters, and the one tally channel. */
+export type StreamNames = Pick<RedisKeys, 'votes' | 'deadLetter' | 'tallyChannel'>;
 
 export interface StreamEntry {
   id: string;
@@ -52,12 +55,12 @@ return removed
 
 /** The consumer group's view of the votes stream: every Redis command the consumer sends. */
 export class VoteStream {
-  readonly keys: RedisKeys;
+  readonly keys: StreamNames;
   readonly group = CONSUMER_GROUP;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly consumer: string;
 
-  constructor(redis: Redis, keys: RedisKeys, consumer: string) {
+  constructor(redis: RedisClient, keys: StreamNames, consumer: string) {
     this.redis = redis;
     this.keys = keys;
     this.consumer = consumer;
@@ -76,7 +79,7 @@ export class VoteStream {
   }
 
   /** `cursor` '>' reads new entries; '0' re-reads this consumer's own pending entries. */
-  async read(client: Redis, count: number, blockMs: number, cursor: '>' | '0'): Promise<StreamEntry[]> {
+  async read(client: RedisClient, count: number, blockMs: number, cursor: '>' | '0'): Promise<StreamEntry[]> {
     const args: (string | number)[] = ['GROUP', this.group, this.consumer, 'COUNT', count];
     if (cursor === '>' && blockMs > 0) args.push('BLOCK', blockMs);
     args.push('STREAMS', this.keys.votes, cursor);
@@ -122,7 +125,7 @@ export class VoteStream {
   }
 
   async publish(tally: TallyMessage): Promise<void> {
-    await this.redis.publish(this.keys.tallyChannel, JSON.stringify(tally));
+    await publishMessage(this.redis, this.keys.tallyChannel, JSON.stringify(tally));
   }
 
   /**

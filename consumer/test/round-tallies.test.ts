@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const perRound = async () =>
   Object.fromEntries(
-    (await pool.query<{ round: number; cats: string; dogs: string }>('SELECT round, cats, dogs FROM round_tallies ORDER BY round')).rows.map((r) => [r.round, [Number(r.cats), Number(r.dogs)]]),
+    (await pool.query<{ round: number; cats: string; dogs: string }>('SELECT round, sum(cats) AS cats, sum(dogs) AS dogs FROM round_tallies GROUP BY round ORDER BY round')).rows.map((r) => [r.round, [Number(r.cats), Number(r.dogs)]]),
   );
 
 describe('TallyStore with rounds', () => {
@@ -55,6 +55,29 @@ describe('TallyStore with rounds', () => {
   });
 });
 
+describe('TallyStore with stream shards', () => {
+  it('keeps one row per shard: shards commit side by side and the seq is their sum, never going back', async () => {
+    const before = (await pool.query<{ seq: string }>('SELECT seq FROM current_round')).rows[0]!.seq;
+    // Shard 1's transaction holds its row; shard 2's batch still commits meanwhile.
+    const holder = await pool.connect();
+    await holder.query('BEGIN');
+    await holder.query("INSERT INTO tally_shards (shard, seq) VALUES (1, 1) ON CONFLICT (shard) DO UPDATE SET seq = tally_shards.seq + 1");
+    const other = await store.applyBatch([{ vid: 'shard-2-vote', option: 'cats', round: 2 }], 2);
+    expect(other.applied).toBe(1);
+    expect(other.tally!.seq).toBe(Number(before) + 1);
+    await holder.query('ROLLBACK');
+    holder.release();
+    const one = await store.applyBatch([{ vid: 'shard-1-vote', option: 'dogs', round: 2 }], 1);
+    expect(one.tally!.seq).toBe(Number(before) + 2);
+    const { rows } = await pool.query<{ shard: number; seq: string }>('SELECT shard, seq FROM tally_shards ORDER BY shard');
+    expect(rows.map((r) => r.shard)).toEqual([0, 1, 2]);
+    expect(await perRound()).toMatchObject({ 2: [2, 3] });
+    const status = await pool.query<{ seq: string }>("SELECT seq FROM applied_votes WHERE vid = 'shard-1-vote'");
+    // Every screen that shows the vote has at least this seq.
+    expect(Number(status.rows[0]!.seq)).toBeLessThanOrEqual(one.tally!.seq);
+  });
+});
+
 describe('the rounds migration', () => {
   it('makes every vote counted before it round 1', async () => {
     const admin = new pg.Client({ connectionString: env.databaseUrl.replace(/\/[^/]+$/, '/postgres') });
@@ -70,11 +93,16 @@ describe('the rounds migration', () => {
       await db.query("UPDATE tallies SET cats = 7, dogs = 5, seq = 3");
       await db.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('old-vote-1', 'cats', 3)");
       await db.end();
-      expect(await migrate(url)).toEqual(['1765000000000_rounds']);
+      expect(await migrate(url)).toEqual(['1765000000000_rounds', '1766000000000_stream_shards']);
       const after = new pg.Client({ connectionString: url });
       await after.connect();
       const current = await after.query('SELECT round, voting, results, cats, dogs, seq FROM current_round');
       expect(current.rows[0]).toEqual({ round: 1, voting: 'open', results: 'shown', cats: '7', dogs: '5', seq: '3' });
+      // The next batch (shard 0's first) moves the seq on from there, never back.
+      const migratedPool = new pg.Pool({ connectionString: url, max: 1 });
+      const next = await new TallyStore(migratedPool).applyBatch([{ vid: 'after-migration', option: 'dogs', round: 1 }]);
+      await migratedPool.end();
+      expect(next.tally).toMatchObject({ round: 1, cats: 7, dogs: 6, seq: 4 });
       expect((await after.query("SELECT round FROM applied_votes WHERE vid = 'old-vote-1'")).rows[0]).toEqual({ round: 1 });
       await after.end();
     } finally {

@@ -15,7 +15,8 @@ async function countOne(databaseUrl: string, sql: string): Promise<number> {
 }
 
 export const appliedCount = (databaseUrl: string) => countOne(databaseUrl, 'SELECT count(*) AS n FROM applied_votes');
-export const tallyTotal = (databaseUrl: string) => countOne(databaseUrl, 'SELECT cats + dogs AS n FROM tallies WHERE id');
+/** Every vote counted, over all rounds and shards. */
+export const tallyTotal = (databaseUrl: string) => countOne(databaseUrl, 'SELECT coalesce(sum(cats + dogs), 0) AS n FROM round_tallies');
 
 /** Entries delivered to the consumer group but not yet acknowledged. */
 export async function pendingCount(redisUrl: string, prefix: string): Promise<number> {
