@@ -64,6 +64,18 @@ if (parts.has('drain')) {
   } finally {
     await env.cleanup();
   }
+  // STREAM_SHARDS: each shard has its own tally row, so its batches never wait for another's.
+  const shardLevels = (process.env.BENCH_SHARDS ?? '').split(',').filter(Boolean).map(Number);
+  const drainConsumers = num('BENCH_DRAIN_CONSUMERS', 1);
+  for (const shards of shardLevels) {
+    const e = await createTestEnv(`bench_drain_${shards}`);
+    try {
+      const d = await measureDrain(e, drainVotes, num('BENCH_BATCH_SIZE', 5000), shards, drainConsumers);
+      console.log(`  STREAM_SHARDS=${shards}, ${drainConsumers} consumer process(es): ${fmt(d.votes)} votes in ${fmt(d.seconds, 2)} s = ${fmt(d.perSec)} votes/s`);
+    } finally {
+      await e.cleanup();
+    }
+  }
 }
 
 if (parts.has('watchers')) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HOST_TOKEN_MIN_LENGTH } from '@livevote/contract';
-import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
+import { ConfigError, commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 import { compileTrustProxy } from './client-address.ts';
 
 /**
@@ -74,6 +74,13 @@ const shape = {
   IDEMPOTENCY_TTL_HOURS: z.undefined({
     error: 'removed: set IDEMPOTENCY_WINDOW_SECONDS instead (seconds a key is held in Redis, default 300; PostgreSQL dedupes later retries for APPLIED_RETENTION_HOURS)',
   }).optional(),
+  /**
+   * Replicas that must hold a vote before it is answered 202 (one WAIT per connection per tick).
+   * 0: the primary's reply is enough; a failover then loses the replication lag's worth of 202s.
+   */
+  REDIS_ACK_REPLICAS: intEnv(0, 16, 0),
+  /** How long the WAIT may take; short of the replicas by then → 504 "outcome unknown". Below VOTE_OUTCOME_WAIT_MS. */
+  REDIS_ACK_TIMEOUT_MS: intEnv(1, 60_000, 1000),
   /** A vote sent to Redis waits at most this for the reply, then is answered 504 "outcome unknown". */
   VOTE_OUTCOME_WAIT_MS: intEnv(100, 60_000, 3000),
   /** How often the server samples Redis INFO memory into livevote_redis_memory_* gauges. */
@@ -122,5 +129,11 @@ const shape = {
 export type ServerConfig = z.infer<z.ZodObject<typeof shape>>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  return parseEnv(shape, env);
+  const config = parseEnv(shape, env);
+  if (config.REDIS_ACK_REPLICAS > 0 && config.REDIS_ACK_TIMEOUT_MS >= config.VOTE_OUTCOME_WAIT_MS) {
+    throw new ConfigError(
+      `invalid configuration:\n  REDIS_ACK_TIMEOUT_MS: must be below VOTE_OUTCOME_WAIT_MS (${config.VOTE_OUTCOME_WAIT_MS}): the WAIT must answer before the vote is given up on`,
+    );
+  }
+  return config;
 }

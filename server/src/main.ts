@@ -3,7 +3,7 @@
  * reconnect elsewhere, finishes in-flight requests and exits within SHUTDOWN_GRACE_MS.
  */
 import { redisKeys } from '@livevote/contract';
-import { ConfigError, createLogger, createPool, createRedis, waitReady } from '@livevote/service-kit';
+import { ConfigError, createLogger, createPool, createRedis, publishMessage, redisTargetOf, shardKeys, waitReady } from '@livevote/service-kit';
 import http from 'node:http';
 import { buildApp, loadClientHandler, withStreamRoute } from './app.ts';
 import { compileTrustProxy } from './client-address.ts';
@@ -33,19 +33,21 @@ try {
 
 const logger = createLogger('server', config.LOG_LEVEL);
 const keys = redisKeys(config.REDIS_PREFIX);
+const target = redisTargetOf(config);
+const shards = shardKeys(config.REDIS_PREFIX, config.STREAM_SHARDS ?? null);
 const metrics = createServerMetrics();
-const redis = createRedis({ url: config.REDIS_URL, role: 'request', name: 'server', logger, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+const redis = createRedis({ target, role: 'request', name: 'server', logger, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
 // Votes have their own connection with no command timeout: once an XADD is written only its
 // reply tells whether it landed, so VoteIntake bounds the wait itself (VOTE_OUTCOME_WAIT_MS).
-const intakeRedis = createRedis({ url: config.REDIS_URL, role: 'request', name: 'server:intake', logger, commandTimeoutMs: null });
-const subscriberRedis = createRedis({ url: config.REDIS_URL, role: 'subscriber', name: 'server:sub', logger });
+const intakeRedis = createRedis({ target, role: 'request', name: 'server:intake', logger, commandTimeoutMs: null });
+const subscriberRedis = createRedis({ target, role: 'subscriber', name: 'server:sub', logger });
 const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-server', max: 10, logger, statementTimeoutMs: 5000 });
 // Start-up fails fast and loudly; after this, Redis trouble is answered with 503s, not exits.
 try {
   await waitReady(redis, 30_000);
   await waitReady(intakeRedis, 30_000);
 } catch (err) {
-  logger.fatal({ err: (err as Error).message }, 'cannot start: Redis unreachable (check REDIS_URL)');
+  logger.fatal({ err: (err as Error).message }, `cannot start: Redis unreachable (check ${target.mode === 'standalone' ? 'REDIS_URL' : target.mode === 'sentinel' ? 'REDIS_SENTINELS' : 'REDIS_CLUSTER_NODES'})`);
   process.exit(1);
 }
 const tallies = new TallyReader(pool, config.RESULTS_CACHE_MS);
@@ -77,7 +79,7 @@ const subscriber = new TallySubscriber({
 });
 
 const rounds = new RoundStore(pool);
-const stateCopy = new RoundStateCopy({ redis, key: keys.round, rounds, logger });
+const stateCopy = new RoundStateCopy({ redis, keys: shards.map((k) => k.round), rounds, logger });
 const restoreRoundState = () =>
   void stateCopy.restore().catch((err) => logger.warn({ err: (err as Error).message }, 'round state not checked (PostgreSQL or Redis away); retrying'));
 // Each check also re-reads the current round for this process's screens, so a change whose
@@ -108,7 +110,9 @@ sampleRedisMemory(redis, metrics, config.REDIS_MEMORY_SAMPLE_MS);
 const app = buildApp({
   intake: new VoteIntake({
     redis: intakeRedis,
-    keys,
+    shards,
+    ackReplicas: config.REDIS_ACK_REPLICAS,
+    ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS,
     idempotencyWindowSeconds: config.IDEMPOTENCY_WINDOW_SECONDS,
     outcomeWaitMs: config.VOTE_OUTCOME_WAIT_MS,
     stallMs: config.REDIS_COMMAND_TIMEOUT_MS,
@@ -122,7 +126,7 @@ const app = buildApp({
     announce: async (t) => {
       tallies.observe(t);
       hub.update(t);
-      await redis.publish(keys.tallyChannel, JSON.stringify(t));
+      await publishMessage(redis, keys.tallyChannel, JSON.stringify(t));
     },
     metrics,
     logger,

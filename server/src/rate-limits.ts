@@ -1,14 +1,14 @@
 import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 import type { Logger } from 'pino';
 import type { ServerMetrics } from './metrics.ts';
 import { sendError } from './http-errors.ts';
 
 export interface RateLimitOptions {
   enabled: boolean;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   votesPerMinute: number;
   streamsPerMinute: number;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 import type { ServerMetrics } from './metrics.ts';
 
 /**
@@ -8,7 +8,7 @@ import type { ServerMetrics } from './metrics.ts';
  * write keys that grow. Each replica reports the same numbers; alerts take max(). A failed
  * sample keeps the last value (Redis being away has its own signals: readiness, 503s).
  */
-export function sampleRedisMemory(redis: Redis, metrics: ServerMetrics, intervalMs: number): () => void {
+export function sampleRedisMemory(redis: RedisClient, metrics: ServerMetrics, intervalMs: number): () => void {
   const sample = async () => {
     try {
       const info = await redis.info('memory');

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 import type { Logger } from 'pino';
 import type { RoundState, RoundStore } from './round-store.ts';
 
@@ -14,11 +14,12 @@ redis.call('HSET', KEYS[1], 'round', ARGV[1], 'voting', ARGV[2], 'results', ARGV
 return 1
 `;
 
-type StateRedis = Redis & { setRoundState(key: string, round: number, voting: string, results: string, seq: number, force: string): Promise<number> };
+type StateRedis = RedisClient & { setRoundState(key: string, round: number, voting: string, results: string, seq: number, force: string): Promise<number> };
 
 export interface RoundStateCopyOptions {
-  redis: Redis;
-  key: string;
+  redis: RedisClient;
+  /** Each stream shard's copy (a vote's script reads the one in its own slot). */
+  keys: readonly string[];
   rounds: Pick<RoundStore, 'state'>;
   logger: Logger;
 }
@@ -36,7 +37,8 @@ export class RoundStateCopy {
   private readonly redis: StateRedis;
   private readonly options: RoundStateCopyOptions;
   private restoring: Promise<void> | null = null;
-  private aheadSeenSeq: number | null = null;
+  /** Per key: the newer-than-record seq seen at the last check. */
+  private readonly aheadSeen = new Map<string, number>();
 
   constructor(options: RoundStateCopyOptions) {
     options.redis.defineCommand('setRoundState', { numberOfKeys: 1, lua: SET_ROUND_STATE });
@@ -44,9 +46,14 @@ export class RoundStateCopy {
     this.options = options;
   }
 
+  /** Writes every shard's copy; true when all took it. */
   async write(state: RoundState, force = false): Promise<boolean> {
-    const done = await this.redis.setRoundState(this.options.key, state.round, state.voting, state.results, state.seq, force ? 'force' : '');
-    return done === 1;
+    const done = await Promise.all(this.options.keys.map((key) => this.writeOne(key, state, force)));
+    return done.every(Boolean);
+  }
+
+  private async writeOne(key: string, state: RoundState, force: boolean): Promise<boolean> {
+    return (await this.redis.setRoundState(key, state.round, state.voting, state.results, state.seq, force ? 'force' : '')) === 1;
   }
 
   /** Compares the copy with the record and fixes it; concurrent callers share one run. */
@@ -59,21 +66,25 @@ export class RoundStateCopy {
 
   private async restoreOnce(): Promise<void> {
     const record = await this.options.rounds.state();
-    const copySeq = await this.redis.hget(this.options.key, 'seq');
+    await Promise.all(this.options.keys.map((key) => this.restoreKey(key, record)));
+  }
+
+  private async restoreKey(key: string, record: RoundState): Promise<void> {
+    const copySeq = await this.redis.hget(key, 'seq');
     if (copySeq !== null && Number(copySeq) === record.seq) {
-      this.aheadSeenSeq = null;
+      this.aheadSeen.delete(key);
       return;
     }
     if (copySeq !== null && Number(copySeq) > record.seq) {
-      if (this.aheadSeenSeq !== Number(copySeq)) {
-        this.aheadSeenSeq = Number(copySeq);
+      if (this.aheadSeen.get(key) !== Number(copySeq)) {
+        this.aheadSeen.set(key, Number(copySeq));
         return;
       }
-      this.options.logger.warn({ copySeq: Number(copySeq), recordSeq: record.seq }, 'round state in Redis is ahead of PostgreSQL (a change that did not commit); restoring the record');
-      await this.write(record, true);
-      this.aheadSeenSeq = null;
+      this.options.logger.warn({ key, copySeq: Number(copySeq), recordSeq: record.seq }, 'round state in Redis is ahead of PostgreSQL (a change that did not commit); restoring the record');
+      await this.writeOne(key, record, true);
+      this.aheadSeen.delete(key);
       return;
     }
-    if (await this.write(record)) this.options.logger.info({ ...record, hadCopy: copySeq !== null }, 'round state restored in Redis from PostgreSQL');
+    if (await this.writeOne(key, record, false)) this.options.logger.info({ key, ...record, hadCopy: copySeq !== null }, 'round state restored in Redis from PostgreSQL');
   }
 }

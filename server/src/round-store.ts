@@ -54,8 +54,9 @@ export class RoundStore {
 
   async list(): Promise<RoundSummary[]> {
     const { rows } = await this.pool.query<{ round: number; cats: string; dogs: string; opened_at: Date; closed_at: Date | null }>(
-      `SELECT r.round, coalesce(t.cats, 0) AS cats, coalesce(t.dogs, 0) AS dogs, r.opened_at, r.closed_at
+      `SELECT r.round, coalesce(sum(t.cats), 0) AS cats, coalesce(sum(t.dogs), 0) AS dogs, r.opened_at, r.closed_at
          FROM rounds r LEFT JOIN round_tallies t USING (round)
+        GROUP BY r.round
         ORDER BY r.round`,
     );
     return rows.map((r) => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { onChannelMessage, subscribeChannel, type RedisClient } from '@livevote/service-kit';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { TallyMessage, type RoundTally } from '@livevote/contract';
@@ -12,7 +12,7 @@ const OlderTallyMessage = z.object({ seq: z.number().int().nonnegative() });
 
 export interface TallySubscriberOptions {
   /** A connection used for nothing but this subscription. */
-  redis: Redis;
+  redis: RedisClient;
   channel: string;
   /**
    * Reads the totals from PostgreSQL. Must not join a query someone else started (give the
@@ -43,7 +43,7 @@ export class TallySubscriber {
   constructor(options: TallySubscriberOptions) {
     this.o = options;
     const { redis } = options;
-    redis.on('message', (channel: string, message: string) => {
+    onChannelMessage(redis, (channel, message) => {
       if (channel === options.channel) this.onMessage(message);
     });
     // ioredis emits 'ready' after a reconnect *before* it re-subscribes; resync waits for that.
@@ -51,7 +51,7 @@ export class TallySubscriber {
   }
 
   async start(): Promise<void> {
-    await this.o.redis.subscribe(this.o.channel);
+    await subscribeChannel(this.o.redis, this.o.channel);
     await this.resync();
   }
 
@@ -78,7 +78,7 @@ export class TallySubscriber {
       try {
         // Redis answers in order on this connection: this reply comes after ioredis's own
         // re-subscribe, once the subscription is in place (subscribing twice is harmless).
-        await this.o.redis.subscribe(this.o.channel);
+        await subscribeChannel(this.o.redis, this.o.channel);
         await this.reading.catch(() => {});
         if (generation !== this.generation) return;
         const read = this.o.reread();

@@ -1,6 +1,7 @@
-import { ReplyError, type Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import type { RedisKeys, VoteOption } from '@livevote/contract';
+import type { VoteOption } from '@livevote/contract';
+import { shardOfKey, type RedisClient, type ShardKeys } from '@livevote/service-kit';
 
 /**
  * Every vote is this one script, so the round that counts it is read atomically with the XADD:
@@ -21,7 +22,11 @@ import type { RedisKeys, VoteOption } from '@livevote/contract';
 const CAST_VOTE = `
 if KEYS[3] then
   local prev = redis.call('GET', KEYS[3])
-  if prev then return {'prev', prev} end
+  if prev then
+    -- A write, so that a WAIT after this replay also covers the first request's write.
+    redis.call('EXPIRE', KEYS[3], ARGV[4])
+    return {'prev', prev}
+  end
 end
 local state = redis.call('HMGET', KEYS[1], 'round', 'voting')
 if not state[1] then return {'no-round'} end
@@ -43,9 +48,9 @@ export function uuidv7(now = Date.now()): string {
 }
 
 type Reply = ['ok' | 'closed', string] | ['prev', string] | ['no-round'];
-type VoteRedis = Redis & {
-  castVote(numberOfKeys: 2 | 3, ...keysAndArgs: (string | number)[]): Promise<Reply>;
-};
+type CastArgs = [numberOfKeys: 2 | 3, ...keysAndArgs: (string | number)[]];
+type VoteRedis = RedisClient & { castVote(...args: CastArgs): Promise<Reply> };
+type VotePipeline = { castVote(...args: CastArgs): VotePipeline; call(...args: (string | number)[]): VotePipeline; exec(): Promise<[Error | null, unknown][] | null> };
 
 /**
  * - `accepted` / `replayed`: the vote is in Redis (202).
@@ -76,8 +81,16 @@ export interface VoteIntakeOptions {
    * written, only its reply tells whether it ran, so the intake waits for it (bounded by
    * `outcomeWaitMs`) instead of letting ioredis reject it while it may still land.
    */
-  redis: Redis;
-  keys: RedisKeys;
+  redis: RedisClient;
+  /** The stream shards; a keyed vote goes to the shard its key hashes to, others round-robin. */
+  shards: readonly ShardKeys[];
+  /**
+   * Replicas that must hold a vote before it is answered 202 (WAIT). 0: the primary's reply is
+   * enough. A WAIT that times out short of this answers "outcome unknown" (the vote may be on
+   * the primary), never 503.
+   */
+  ackReplicas?: number;
+  ackTimeoutMs?: number;
   /** Seconds an Idempotency-Key's record stays in Redis. */
   idempotencyWindowSeconds: number;
   /** How long a vote waits for Redis's reply before it is answered "outcome unknown". */
@@ -108,6 +121,9 @@ export class VoteIntake {
   /** Written commands awaiting their reply: sequence number → when sent (insertion order = age). */
   private readonly inflight = new Map<number, number>();
   private seq = 0;
+  private nextShard = 0;
+  /** Votes waiting for this tick's WAIT, per shard: one pipeline of scripts + one WAIT each. */
+  private readonly awaitingAck = new Map<number, { args: CastArgs; settle: (s: Settled) => void }[]>();
 
   constructor(options: VoteIntakeOptions) {
     // numberOfKeys is given per call: 2 for a keyless vote, 3 with an idempotency record.
@@ -121,9 +137,13 @@ export class VoteIntake {
     return this.inflight.size;
   }
 
-  /** Redis has left a written command unanswered for longer than `stallMs`. */
+  /**
+   * Redis has left a written command unanswered for longer than `stallMs` (plus, with replica
+   * acknowledgements, the time a WAIT may take by design: a slow replica is not a stalled Redis).
+   */
   stalled(now = performance.now()): boolean {
-    for (const sentAt of this.inflight.values()) return now - sentAt > this.options.stallMs;
+    const limit = this.options.stallMs + ((this.options.ackReplicas ?? 0) > 0 ? (this.options.ackTimeoutMs ?? 1000) : 0);
+    for (const sentAt of this.inflight.values()) return now - sentAt > limit;
     return false;
   }
 
@@ -135,14 +155,18 @@ export class VoteIntake {
     const ts = String(Date.now());
     const n = this.seq++;
     this.inflight.set(n, performance.now());
-    const { keys, idempotencyWindowSeconds } = this.options;
-    const sent: Promise<Reply> =
+    const { shards, idempotencyWindowSeconds } = this.options;
+    const shard = idempotencyKey === undefined ? this.nextShard++ % shards.length : shardOfKey(idempotencyKey, shards.length);
+    const keys = shards[shard] as ShardKeys;
+    const args: CastArgs =
       idempotencyKey === undefined
-        ? this.redis.castVote(2, keys.round, keys.votes, id, option, ts, idempotencyWindowSeconds)
-        : this.redis.castVote(3, keys.round, keys.votes, keys.idempotency(idempotencyKey), id, option, ts, idempotencyWindowSeconds);
-    const settled: Promise<Settled> = sent
-      .then((reply): Settled => ({ ok: true, reply }), (err: unknown): Settled => ({ ok: false, err }))
-      .finally(() => this.inflight.delete(n));
+        ? [2, keys.round, keys.votes, id, option, ts, idempotencyWindowSeconds]
+        : [3, keys.round, keys.votes, keys.idempotency(idempotencyKey), id, option, ts, idempotencyWindowSeconds];
+    const sent: Promise<Settled> =
+      (this.options.ackReplicas ?? 0) > 0
+        ? this.castAcked(shard, args)
+        : this.redis.castVote(...args).then((reply): Settled => ({ ok: true, reply }), (err: unknown): Settled => ({ ok: false, err }));
+    const settled = sent.finally(() => this.inflight.delete(n));
 
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<'waited'>((resolve) => (timer = setTimeout(resolve, this.options.outcomeWaitMs, 'waited')));
@@ -153,6 +177,7 @@ export class VoteIntake {
       return { kind: 'unknown', id };
     }
     if (!first.ok) {
+      if (first.err === NOT_REPLICATED) return { kind: 'unknown', id };
       if (neverWritten(first.err)) return { kind: 'not-stored', id, reason: 'disconnected' };
       if (refusedByRedis(first.err)) return { kind: 'not-stored', id, reason: 'refused' };
       // Written, then the connection dropped (or another error after the write): it may have run.
@@ -167,4 +192,50 @@ export class VoteIntake {
     }
     return value === option ? { kind: 'replayed', id } : { kind: 'key-reused', id };
   }
+
+  /**
+   * Sends the vote in this tick's pipeline for its shard: every script of the tick, then one
+   * `WAIT ackReplicas ackTimeoutMs`, on the connection (the shard's node, in a Cluster) that ran
+   * them, so one WAIT covers them all. A stored vote counts as stored only when the WAIT says
+   * enough replicas have it.
+   */
+  private castAcked(shard: number, args: CastArgs): Promise<Settled> {
+    return new Promise<Settled>((settle) => {
+      let group = this.awaitingAck.get(shard);
+      if (!group) {
+        group = [];
+        this.awaitingAck.set(shard, group);
+        setImmediate(() => void this.flushAcked(shard));
+      }
+      group.push({ args, settle });
+    });
+  }
+
+  private async flushAcked(shard: number): Promise<void> {
+    const group = this.awaitingAck.get(shard) ?? [];
+    this.awaitingAck.delete(shard);
+    const pipeline = (this.redis as unknown as { pipeline(): VotePipeline }).pipeline();
+    for (const g of group) pipeline.castVote(...g.args);
+    pipeline.call('WAIT', this.options.ackReplicas ?? 0, this.options.ackTimeoutMs ?? 1000);
+    let results: [Error | null, unknown][];
+    try {
+      results = (await pipeline.exec()) ?? [];
+    } catch (err) {
+      for (const g of group) g.settle({ ok: false, err });
+      return;
+    }
+    const [waitErr, replicas] = results[group.length] ?? [new Error('no WAIT reply'), 0];
+    const replicated = !waitErr && Number(replicas) >= (this.options.ackReplicas ?? 0);
+    group.forEach((g, i) => {
+      const [err, reply] = results[i] ?? [new Error('no reply'), null];
+      if (err) return g.settle({ ok: false, err });
+      const status = (reply as Reply)[0];
+      // Stored (or a replay of a stored vote) but not on enough replicas: it may be lost in a failover.
+      if ((status === 'ok' || status === 'prev') && !replicated) return g.settle({ ok: false, err: NOT_REPLICATED });
+      g.settle({ ok: true, reply: reply as Reply });
+    });
+  }
 }
+
+/** The WAIT came back short of REDIS_ACK_REPLICAS (or failed): stored on the primary, maybe not beyond. */
+const NOT_REPLICATED = new Error('not acknowledged by enough replicas in time');

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@livevote/service-kit';
 
 export interface WatcherCountOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** The hash every server reports into. */
   key: string;
   /** This process's field in it. */
