@@ -5,6 +5,11 @@ import { commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 const shape = {
   ...commonEnv,
   PORT: intEnv(0, 65535, 3001),
+  /**
+   * Connections in this process's pool: count it into max_connections. At least one per stream
+   * shard plus one is used however low this is set (each shard's loop holds one per batch).
+   */
+  DATABASE_POOL_MAX: intEnv(1, 1000, 4),
   /** Unique per live process; the pod name in Kubernetes, so a restarted pod is a new consumer. */
   CONSUMER_NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(hostname()),
   // Only an upper bound: a batch holds what has arrived. 5,000 drained a backlog ~15 % faster than

@@ -27,7 +27,7 @@ const keys = redisKeys(config.REDIS_PREFIX);
 const target = redisTargetOf(config);
 const shards = shardKeys(config.REDIS_PREFIX, config.STREAM_SHARDS ?? null);
 const redis = createRedis({ target, role: 'worker', name: `consumer:${config.CONSUMER_NAME}`, logger });
-const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-consumer', max: Math.max(4, shards.length + 2), logger });
+const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-consumer', max: Math.max(config.DATABASE_POOL_MAX, shards.length + 1), logger });
 const store = new TallyStore(pool);
 const streams = shards.map((k) => new VoteStream(redis, { votes: k.votes, deadLetter: k.deadLetter, tallyChannel: keys.tallyChannel }, config.CONSUMER_NAME));
 const metrics = createConsumerMetrics(async () => {

@@ -52,6 +52,13 @@ const onOff = z.enum(['on', 'off']);
 const shape = {
   ...commonEnv,
   PORT: intEnv(0, 65535, 3000),
+  /**
+   * A read replica (e.g. CloudNativePG's `-ro` service) for GET /api/vote/:id, the one read that
+   * grows with the vote rate (the browser asks after each 202). Results stay on DATABASE_URL.
+   */
+  DATABASE_READ_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Connections in this process's pool (and again in the read pool): count it into max_connections. */
+  DATABASE_POOL_MAX: intEnv(1, 1000, 10),
   TRUST_PROXY: trustProxy,
   /** `off` turns every rate limit off (load tests). */
   RATE_LIMIT: onOff.default('on'),

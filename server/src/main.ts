@@ -41,7 +41,10 @@ const redis = createRedis({ target, role: 'request', name: 'server', logger, com
 // reply tells whether it landed, so VoteIntake bounds the wait itself (VOTE_OUTCOME_WAIT_MS).
 const intakeRedis = createRedis({ target, role: 'request', name: 'server:intake', logger, commandTimeoutMs: null });
 const subscriberRedis = createRedis({ target, role: 'subscriber', name: 'server:sub', logger });
-const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-server', max: 10, logger, statementTimeoutMs: 5000 });
+const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-server', max: config.DATABASE_POOL_MAX, logger, statementTimeoutMs: 5000 });
+const readPool = config.DATABASE_READ_URL
+  ? createPool({ url: config.DATABASE_READ_URL, name: 'livevote-server-read', max: config.DATABASE_POOL_MAX, logger, statementTimeoutMs: 5000 })
+  : pool;
 // Start-up fails fast and loudly; after this, Redis trouble is answered with 503s, not exits.
 try {
   await waitReady(redis, 30_000);
@@ -50,7 +53,7 @@ try {
   logger.fatal({ err: (err as Error).message }, `cannot start: Redis unreachable (check ${target.mode === 'standalone' ? 'REDIS_URL' : target.mode === 'sentinel' ? 'REDIS_SENTINELS' : 'REDIS_CLUSTER_NODES'})`);
   process.exit(1);
 }
-const tallies = new TallyReader(pool, config.RESULTS_CACHE_MS);
+const tallies = new TallyReader(pool, { cacheMs: config.RESULTS_CACHE_MS, statusPool: readPool });
 const resyncReader = new TallyReader(pool, 0);
 const hub = new SseHub({
   tickMs: config.SSE_TICK_MS,
@@ -182,6 +185,7 @@ async function shutdown(signal: string): Promise<void> {
   intakeRedis.disconnect();
   subscriberRedis.disconnect();
   await pool.end().catch(() => {});
+  if (readPool !== pool) await readPool.end().catch(() => {});
   logger.info('server stopped');
   process.exit(0);
 }

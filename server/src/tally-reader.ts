@@ -33,6 +33,11 @@ export interface TallyReaderOptions {
   staleAfterMs?: number;
   /** After a failed read, serve the last known tally without asking PostgreSQL for this long. */
   retryAfterFailureMs?: number;
+  /**
+   * Where vote status is read (a read replica may serve it): a replica behind says "not counted
+   * yet" a little longer, and the browser asks again on the next frame.
+   */
+  statusPool?: pg.Pool;
 }
 
 /**
@@ -43,6 +48,7 @@ export interface TallyReaderOptions {
  */
 export class TallyReader {
   private readonly pool: pg.Pool;
+  private readonly statusPool: pg.Pool;
   private readonly cacheMs: number;
   private readonly staleAfterMs: number;
   private readonly retryAfterFailureMs: number;
@@ -55,6 +61,7 @@ export class TallyReader {
   constructor(pool: pg.Pool, options: number | TallyReaderOptions) {
     const o = typeof options === 'number' ? { cacheMs: options } : options;
     this.pool = pool;
+    this.statusPool = o.statusPool ?? pool;
     this.cacheMs = o.cacheMs;
     this.staleAfterMs = o.staleAfterMs ?? 1000;
     this.retryAfterFailureMs = o.retryAfterFailureMs ?? 1000;
@@ -120,7 +127,7 @@ export class TallyReader {
 
   /** The tally seq that first counted this vote and its round, or null while it is not counted (yet). */
   async countedIn(voteId: string): Promise<{ seq: number; round: number } | null> {
-    const { rows } = await this.pool.query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
+    const { rows } = await this.statusPool.query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
     return rows[0] ? { seq: Number(rows[0].seq), round: rows[0].round } : null;
   }
 
