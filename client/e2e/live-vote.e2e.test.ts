@@ -15,6 +15,7 @@ import {
   REPO_ROOT,
   RESULTS_DIR,
   buildClient,
+  axeScan,
   launchBrowser,
   screenshot,
   testIdText,
@@ -111,18 +112,6 @@ async function openPage(route: string, contextOptions: BrowserContextOptions = {
   page.on('request', (r) => requests.push(r.url()));
   await page.goto(`${stack.url}${route}`, { waitUntil: 'load' });
   return { page, errors, requests };
-}
-
-async function axeScan(page: Page): Promise<{ id: string; impact: string | null; help: string; nodes: string[] }[]> {
-  const source = readFileSync(path.join(REPO_ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
-  // Evaluated through the DevTools protocol, so the page's strict CSP needs no exception for it.
-  await page.evaluate(source);
-  return page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-      resultTypes: ['violations'],
-    });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  });
 }
 
 beforeAll(async () => {

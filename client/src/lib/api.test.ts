@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROUTES } from '@livevote/contract/constants';
-import { API, getResults, getVoteStatus, postVote } from './api.ts';
+import { API, getResults, getVoteStatus, getWatchers, postVote } from './api.ts';
 
 interface Seen {
   method: string | undefined;
@@ -71,10 +71,20 @@ describe('getVoteStatus', () => {
   });
 });
 
+describe('getWatchers', () => {
+  it('reads the count, and refuses what is not one', async () => {
+    const { baseUrl, seen } = await answering(200, '{"watchers":1234}');
+    expect(await getWatchers({ baseUrl })).toBe(1234);
+    expect(seen[0]).toMatchObject({ method: 'GET', url: '/api/watchers' });
+    const bad = await answering(200, '{"watchers":-1}');
+    await expect(getWatchers({ baseUrl: bad.baseUrl })).rejects.toThrow('not a watcher count');
+  });
+});
+
 describe('getResults', () => {
   it('parses the totals', async () => {
-    const { baseUrl, seen } = await answering(200, '{"cats":2,"dogs":1,"total":3,"seq":7,"updatedAt":"2025-01-01T00:00:00.000Z"}');
-    expect(await getResults({ baseUrl, timeoutMs: 1_000 })).toEqual({ cats: 2, dogs: 1, total: 3, seq: 7, updatedAt: '2025-01-01T00:00:00.000Z' });
+    const { baseUrl, seen } = await answering(200, '{"round":2,"voting":"open","results":"shown","cats":2,"dogs":1,"total":3,"seq":7,"updatedAt":"2025-01-01T00:00:00.000Z"}');
+    expect(await getResults({ baseUrl, timeoutMs: 1_000 })).toEqual({ round: 2, voting: 'open', results: 'shown', cats: 2, dogs: 1, total: 3, seq: 7, updatedAt: '2025-01-01T00:00:00.000Z' });
     expect(seen[0]).toMatchObject({ method: 'GET', url: '/api/results' });
   });
 

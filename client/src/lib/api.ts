@@ -16,6 +16,7 @@ export const API = {
   voteStatus: (id: string) => ROUTES.voteStatus.replace(':id', encodeURIComponent(id)),
   results: ROUTES.results,
   stream: ROUTES.stream,
+  watchers: ROUTES.watchers,
   /** The SSE event name of a tally frame on `stream`. */
   tallyEvent: SSE_EVENT_TALLY,
 } as const;
@@ -75,6 +76,19 @@ export async function getResults(options: RequestOptions & { timeoutMs: number }
     throw new Error(`HTTP ${res.status}`);
   }
   return parseTally(await res.json());
+}
+
+/** `GET /api/watchers`: how many screens watch, over every server. Throws on an HTTP error. */
+export async function getWatchers(options: RequestOptions & { timeoutMs?: number } = {}): Promise<number> {
+  const res = await (options.fetch ?? globalFetch)(`${options.baseUrl ?? ''}${API.watchers}`, {
+    headers: { accept: 'application/json' },
+    cache: 'no-store',
+    signal: withTimeout(options.signal, options.timeoutMs ?? 5_000),
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const body = (await res.json()) as { watchers?: unknown };
+  if (typeof body.watchers !== 'number' || !Number.isSafeInteger(body.watchers) || body.watchers < 0) throw new Error('not a watcher count');
+  return body.watchers;
 }
 
 /** `GET /api/stream`: the live tally as Server-Sent Events (`API.tallyEvent` frames). Browser only. */

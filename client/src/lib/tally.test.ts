@@ -1,11 +1,41 @@
 import { describe, expect, it } from 'vitest';
-import { newerTally, parseTally } from './tally.ts';
+import { newerTally, parseTally, type Tally } from './tally.ts';
 
-const t = (seq: number, total = seq) => ({ cats: total, dogs: 0, total, seq, updatedAt: '2026-01-01T00:00:00.000Z' });
+const t = (seq: number, total = seq) => ({ round: 1, voting: 'open' as const, results: 'shown' as const, cats: total, dogs: 0, total, seq, updatedAt: '2026-01-01T00:00:00.000Z' });
 
 describe('parseTally', () => {
   it('reads a tally frame', () => {
-    expect(parseTally('{"cats":3,"dogs":4,"total":7,"seq":9,"updatedAt":"x"}')).toEqual({ cats: 3, dogs: 4, total: 7, seq: 9, updatedAt: 'x' });
+    expect(parseTally('{"round":2,"voting":"closed","results":"shown","cats":3,"dogs":4,"total":7,"seq":9,"updatedAt":"x"}')).toEqual({
+      round: 2,
+      voting: 'closed',
+      results: 'shown',
+      cats: 3,
+      dogs: 4,
+      total: 7,
+      seq: 9,
+      updatedAt: 'x',
+    });
+  });
+  it('reads a hidden round: no numbers in, zeros and "hidden" out', () => {
+    expect(parseTally('{"round":3,"voting":"open","results":"hidden","cats":null,"dogs":null,"total":null,"seq":4,"updatedAt":"x"}')).toEqual({
+      round: 3,
+      voting: 'open',
+      results: 'hidden',
+      cats: 0,
+      dogs: 0,
+      total: 0,
+      seq: 4,
+      updatedAt: 'x',
+    });
+  });
+  it('reads a server from before rounds as round 1, open, shown', () => {
+    expect(parseTally('{"cats":3,"dogs":4,"total":7,"seq":9,"updatedAt":"x"}')).toMatchObject({ round: 1, voting: 'open', results: 'shown', total: 7 });
+  });
+  it('refuses numbers with "hidden", nulls with "shown", and unknown states', () => {
+    expect(parseTally('{"round":1,"voting":"open","results":"hidden","cats":1,"dogs":null,"total":null,"seq":1}')).toBeNull();
+    expect(parseTally('{"round":1,"voting":"open","results":"shown","cats":null,"dogs":null,"total":null,"seq":1}')).toBeNull();
+    expect(parseTally('{"round":1,"voting":"paused","results":"shown","cats":1,"dogs":0,"total":1,"seq":1}')).toBeNull();
+    expect(parseTally('{"round":0,"voting":"open","results":"shown","cats":1,"dogs":0,"total":1,"seq":1}')).toBeNull();
   });
   it('refuses malformed frames instead of throwing', () => {
     expect(parseTally('not json')).toBeNull();
@@ -25,7 +55,7 @@ describe('newerTally', () => {
     expect(newerTally(t(1), null)).toEqual(t(1));
   });
   it('keeps the highest seq whatever order frames arrive in', () => {
-    let cur = null as ReturnType<typeof t> | null;
+    let cur: Tally | null = null;
     for (const s of [3, 1, 7, 2, 7, 5, 6]) cur = newerTally(cur, t(s));
     expect(cur?.seq).toBe(7);
   });

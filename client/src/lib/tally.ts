@@ -3,10 +3,22 @@
  * Values come from the contract's dependency-free entry; the schemas (and zod) stay out of the
  * voter page's JavaScript budget, so frames are checked by hand here.
  */
-import type { Results } from '@livevote/contract';
-import { VOTE_OPTIONS, type VoteOption } from '@livevote/contract/constants';
+import { RESULTS_STATES, VOTE_OPTIONS, VOTING_STATES, type ResultsState, type VoteOption, type VotingState } from '@livevote/contract/constants';
 
-export type Tally = Results;
+/**
+ * The current round as a page shows it. While its results are hidden the server sends no numbers;
+ * here they are 0 and `results` is 'hidden', and every component that shows a number checks it.
+ */
+export interface Tally {
+  round: number;
+  voting: VotingState;
+  results: ResultsState;
+  cats: number;
+  dogs: number;
+  total: number;
+  seq: number;
+  updatedAt: string;
+}
 export { VOTE_OPTIONS, type VoteOption };
 export const OPTION_LABEL: Record<VoteOption, string> = { cats: 'Cats', dogs: 'Dogs' };
 
@@ -26,14 +38,20 @@ export function parseTally(input: unknown): Tally | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
-  if (!isCount(v.cats) || !isCount(v.dogs) || !isCount(v.total) || !isCount(v.seq)) return null;
-  return {
-    cats: v.cats,
-    dogs: v.dogs,
-    total: v.total,
-    seq: v.seq,
-    updatedAt: typeof v.updatedAt === 'string' ? v.updatedAt : '',
-  };
+  if (!isCount(v.seq)) return null;
+  // A server from before rounds sends none of the three: its one round, open and shown.
+  const round = v.round === undefined ? 1 : v.round;
+  const voting = v.voting === undefined ? 'open' : v.voting;
+  const results = v.results === undefined ? 'shown' : v.results;
+  if (!isCount(round) || round < 1) return null;
+  if (!(VOTING_STATES as readonly unknown[]).includes(voting) || !(RESULTS_STATES as readonly unknown[]).includes(results)) return null;
+  const base = { round, voting: voting as VotingState, seq: v.seq, updatedAt: typeof v.updatedAt === 'string' ? v.updatedAt : '' };
+  if (results === 'hidden') {
+    if (v.cats !== null || v.dogs !== null || v.total !== null) return null;
+    return { ...base, results: 'hidden', cats: 0, dogs: 0, total: 0 };
+  }
+  if (!isCount(v.cats) || !isCount(v.dogs) || !isCount(v.total)) return null;
+  return { ...base, results: 'shown', cats: v.cats, dogs: v.dogs, total: v.total };
 }
 
 /**
@@ -46,4 +64,4 @@ export function newerTally(current: Tally | null, incoming: Tally | null): Tally
   return incoming.seq > current.seq ? incoming : current;
 }
 
-export const EMPTY_TALLY: Tally = { cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: '' };
+export const EMPTY_TALLY: Tally = { round: 1, voting: 'open', results: 'shown', cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: '' };

@@ -87,6 +87,12 @@ describe('vote state machine: settled', () => {
         message: 'Sorry, that vote was refused (bad option).',
       });
     });
+    it(`${name} + rejected with 409 → closed: not stored, not retried, and the next tap may go`, () => {
+      const closed = voteTransition(from, settled({ kind: 'rejected', status: 409, message: 'voting is closed' }));
+      expect(closed).toEqual({ phase: 'closed', option: 'cats' });
+      expect(isBusy(closed, T0)).toBe(false);
+      expect(voteStatusText(closed, T0)).toBe('Voting is closed: your vote for Cats was not counted.');
+    });
     it(`${name} + gave-up → failed, asking to check the connection`, () => {
       expect(voteTransition(from, settled({ kind: 'gave-up', attempts: 8 }))).toEqual({ phase: 'failed', option: 'cats', message: GAVE_UP_MESSAGE });
     });

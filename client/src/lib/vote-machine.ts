@@ -1,15 +1,16 @@
 /**
- * The voter page's vote, as a pure state machine: seven phases, the events that move between
+ * The voter page's vote, as a pure state machine: eight phases, the events that move between
  * them, and what the page shows for each. No timers, no requests, no clock of its own: the page
  * (`routes/+page.svelte`) sends the vote (vote-sender.ts), watches for "counted" (counted-watcher.ts)
  * and feeds what happened in here as events, with the time when the answer depends on it.
  *
  * | from | event | to |
  * |---|---|---|
- * | idle, sent, counted, failed, rate-limited (wait over) | `tap` | sending (with this tap's key) |
+ * | idle, sent, counted, failed, closed, rate-limited (wait over) | `tap` | sending (with this tap's key) |
  * | sending, retrying | `retry` | retrying (same key, attempt n) |
  * | sending, retrying | `settled` accepted | sent (with the vote id) |
  * | sending, retrying | `settled` rate-limited | rate-limited (until now + Retry-After) |
+ * | sending, retrying | `settled` rejected with 409 | closed (voting is closed: nothing stored, no retry) |
  * | sending, retrying | `settled` rejected / gave-up | failed (with the message shown) |
  * | sending, retrying | `settled` aborted | idle |
  * | sent | `counted` with its id | counted |
@@ -31,7 +32,9 @@ export type VoteState =
   | { phase: 'counted'; option: VoteOption }
   /** 429: no tap until `until` (ms since the epoch). */
   | { phase: 'rate-limited'; until: number }
-  | { phase: 'failed'; option: VoteOption; message: string };
+  | { phase: 'failed'; option: VoteOption; message: string }
+  /** 409: voting closed before this vote arrived; it was not stored. */
+  | { phase: 'closed'; option: VoteOption };
 
 export type VotePhase = VoteState['phase'];
 
@@ -84,6 +87,7 @@ function settle(option: VoteOption, outcome: SendOutcome, now: number): VoteStat
     case 'rate-limited':
       return { phase: 'rate-limited', until: now + outcome.retryAfterSeconds * 1000 };
     case 'rejected':
+      if (outcome.status === 409) return { phase: 'closed', option };
       return { phase: 'failed', option, message: `Sorry, that vote was refused (${outcome.message}).` };
     case 'gave-up':
       return { phase: 'failed', option, message: GAVE_UP_MESSAGE };
@@ -111,5 +115,7 @@ export function voteStatusText(state: VoteState, now: number): string {
     }
     case 'failed':
       return state.message;
+    case 'closed':
+      return `Voting is closed: your vote for ${OPTION_LABEL[state.option]} was not counted.`;
   }
 }
