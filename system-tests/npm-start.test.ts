@@ -24,6 +24,7 @@ async function start(port: number): Promise<{ out: () => string; exit: Promise<n
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LIVEVOTE_DATA_DIR: dataDir, CLIENT_DIR: '', LOG_LEVEL: 'warn' };
   delete env.REDIS_URL;
   delete env.DATABASE_URL;
+  delete env.HOST_TOKEN;
   proc = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -57,8 +58,9 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   expect(anonymous.stdout + anonymous.stderr).toMatch(/NOAUTH/);
   const asServer = new pg.Client({ connectionString: `postgres://livevote_server:${encodeURIComponent(creds.pgServer!)}@127.0.0.1:${pgPort}/livevote` });
   await asServer.connect();
-  expect((await asServer.query('SELECT cats FROM tallies')).rows[0]).toEqual({ cats: '1' });
-  await expect(asServer.query('UPDATE tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
+  expect((await asServer.query('SELECT cats FROM current_round')).rows[0]).toEqual({ cats: '1' });
+  await expect(asServer.query('UPDATE round_tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
+  await expect(asServer.query('DELETE FROM applied_votes')).rejects.toThrow(/permission denied/);
   await asServer.end();
   const asConsumer = new pg.Client({ connectionString: `postgres://livevote_consumer:${encodeURIComponent(creds.pgConsumer!)}@127.0.0.1:${pgPort}/livevote` });
   await asConsumer.connect();
@@ -66,10 +68,19 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   await expect(asConsumer.query('CREATE TABLE x (id int)')).rejects.toThrow(/permission denied/);
   await asConsumer.end();
 
-  // Ctrl-C stops everything cleanly; the next start finds the vote again.
+  // The host link: a generated token in .data/credentials.json, printed in the link's fragment.
+  expect(creds.hostToken).toMatch(/^[A-Za-z0-9_-]{24}$/);
+  const link = /host controls: (\S+)/.exec(first.out())?.[1];
+  expect(link).toBe(`${url}/host#token=${creds.hostToken}`);
+  const asHost = await fetch(`${url}/api/host/round`, { headers: { authorization: `Bearer ${creds.hostToken}` } });
+  expect(asHost.status).toBe(200);
+  expect((await fetch(`${url}/api/host/round`)).status).toBe(401);
+
+  // Ctrl-C stops everything cleanly; the next start finds the vote again, with the same host token.
   proc!.kill('SIGINT');
   expect(await first.exit).toBe(0);
   const second = await start(port);
   expect(second.out()).toContain('migrations up to date');
+  expect(second.out()).toContain(`host#token=${creds.hostToken}`);
   expect(await results(url)).toMatchObject({ cats: 1, total: 1 });
 });

@@ -9,6 +9,8 @@ export interface Credentials {
   redisAdmin: string;
   redisServer: string;
   redisConsumer: string;
+  /** The server's HOST_TOKEN (24 characters). */
+  hostToken: string;
 }
 
 /**

@@ -81,10 +81,14 @@ async function main(): Promise<void> {
     ...(clientDir ? { clientDir } : {}),
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
     consumerEnv: { DATABASE_URL: dbUrls.consumer, REDIS_URL: redisUrls.consumer },
+    // A HOST_TOKEN of your own wins; the server refuses one shorter than 16 characters.
+    hostToken: process.env.HOST_TOKEN ?? creds.hostToken,
     inheritOutput: true,
   });
   cleanups.unshift(() => stack.stop());
   log(`live vote is up: ${stack.url}/  (presenter screen: ${stack.url}/present, API: ${stack.url}/api/results)`);
+  // The token rides in the fragment, which browsers never send; /host trades it for a cookie.
+  log(`host controls: ${stack.url}/host#token=${encodeURIComponent(stack.hostToken)}`);
   log('press Ctrl-C to stop');
   void Promise.race([stack.server.waitExit(), ...stack.consumers.map((c) => c.waitExit())]).then(() => {
     if (!stopping) {
@@ -97,9 +101,16 @@ async function main(): Promise<void> {
 /** Passwords for the per-service roles, generated once and kept in .data (never committed). */
 function loadCredentials(): Credentials {
   const file = path.join(dataDir, 'credentials.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
   const gen = () => randomBytes(18).toString('base64url');
-  const creds: Credentials = { pgAdmin: gen(), pgServer: gen(), pgConsumer: gen(), redisAdmin: gen(), redisServer: gen(), redisConsumer: gen() };
+  if (existsSync(file)) {
+    const creds = JSON.parse(readFileSync(file, 'utf8')) as Partial<Credentials>;
+    // A file from before host controls gains the host token; everything else is kept.
+    if (creds.hostToken) return creds as Credentials;
+    const upgraded = { ...creds, hostToken: gen() } as Credentials;
+    writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
+  const creds: Credentials = { pgAdmin: gen(), pgServer: gen(), pgConsumer: gen(), redisAdmin: gen(), redisServer: gen(), redisConsumer: gen(), hostToken: gen() };
   writeFileSync(file, JSON.stringify(creds, null, 2), { mode: 0o600 });
   return creds;
 }
