@@ -143,7 +143,8 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
 */}}
 {{- define "livevote.generatedPasswords" -}}
 {{- if not (hasKey .Values "livevoteGeneratedPasswords") -}}
-{{- $keys := list -}}
+{{- /* The host's token (HOST_TOKEN, 32 characters) is generated whatever the data stores are. */ -}}
+{{- $keys := list "host-token" -}}
 {{- if .Values.redis.enabled -}}
 {{- $keys = concat $keys (list "redis-server-password" "redis-consumer-password" "redis-probe-password" "redis-admin-password") -}}
 {{- end -}}

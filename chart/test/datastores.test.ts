@@ -183,14 +183,14 @@ describe('bundled Redis: ACL users and persistence', () => {
     expect(chartRules).toBe(localRules);
     const g = grants(chartRules);
     expect(g.commands.has('xinfo|help')).toBe(true);
-    expect(g.selectors[0]!.commands).toEqual(new Set(['xadd', 'xlen']));
+    expect(g.selectors[0]!.commands).toEqual(new Set(['eval', 'evalsha', 'xlen']));
     expect(g.selectors.at(-1)).toEqual({ commands: new Set(['get']), keys: new Set(['%R~lv:edited:*', '~lv:other']), channels: new Set() });
 
     // Neither side may silently drop what it cannot render, nor render a bad access mode.
     const refusals: [(server: AclUser) => void, RegExp, RegExp][] = [
-      [(s) => void ((s.selectors![0]!.keys[0] as AclKey & { flags?: string }).flags = 'x'), /user server: selector 1: key \{prefix\}votes: unknown field\(s\) \[flags\]/, /user server: selector 1: key \{prefix\}votes: unknown field\(s\) flags/],
+      [(s) => void ((s.selectors![0]!.keys[0] as AclKey & { flags?: string }).flags = 'x'), /user server: selector 1: key \{prefix\}round: unknown field\(s\) \[flags\]/, /user server: selector 1: key \{prefix\}round: unknown field\(s\) flags/],
       [(s) => void ((s.selectors![1] as AclSelector & { channels?: string[] }).channels = ['x']), /user server: selector 2: unknown field\(s\) \[channels\]/, /user server: selector 2: unknown field\(s\) channels/],
-      [(s) => void (s.selectors![0]!.keys[0]!.access = 'X'), /user server: selector 1: key \{prefix\}votes: "access" must be/, /user server: selector 1: key \{prefix\}votes: "access" must be/],
+      [(s) => void (s.selectors![0]!.keys[0]!.access = 'X'), /user server: selector 1: key \{prefix\}round: "access" must be/, /user server: selector 1: key \{prefix\}round: "access" must be/],
       [(s) => void (s.selectors![2]!.commands = []), /user server: selector 3: needs "keys" and "commands"/, /user server: selector 3: needs "keys" and "commands"/],
       [(s) => void ((s as AclUser & { grants?: string[] }).grants = []), /user server: unknown field\(s\) \[grants\]/, /user server: unknown field\(s\) grants/],
     ];
@@ -212,16 +212,19 @@ describe('bundled Redis: ACL users and persistence', () => {
     expect(cli('--user', 'server', '--pass', passwords.server, 'client', 'setname', 'x').stdout.trim()).toBe('OK');
   });
 
-  it('lets the server add votes, keep idempotency and rate-limit keys, and listen for tallies; nothing more', async () => {
+  it('lets the server add votes, keep idempotency, round-state and rate-limit keys, and announce and listen for tallies; nothing more', async () => {
     const s = connect('server', passwords.server);
     await s.connect();
-    expect(await s.xadd('lv:votes', '*', 'vid', 'v-00000001', 'option', 'cats', 'ts', '1')).toMatch(/^\d+-\d+$/);
+    expect(await s.hset('lv:round', 'round', '1', 'voting', 'open')).toBe(2);
+    expect(await s.eval("return redis.call('XADD', KEYS[2], '*', 'vid', 'v-00000001', 'round', redis.call('HMGET', KEYS[1], 'round')[1])", 2, 'lv:round', 'lv:votes')).toMatch(/^\d+-\d+$/);
     expect(await s.set('lv:idem:v-00000001', 'cats', 'EX', 60)).toBe('OK');
     expect(await s.incr('lv:rl:203.0.113.9')).toBe(1);
     expect(await s.pttl('lv:rl:203.0.113.9')).toBe(-1);
     await expect(s.xadd('other', '*', 'a', 'b')).rejects.toThrow(/NOPERM/);
     await expect(s.get('lv:votes:dead')).rejects.toThrow(/NOPERM/);
-    await expect(s.publish('lv:tally', '{}')).rejects.toThrow(/NOPERM/);
+    expect(await s.publish('lv:tally', '{}')).toBeGreaterThanOrEqual(0);
+    await expect(s.publish('lv:other', '{}')).rejects.toThrow(/NOPERM/);
+    await expect(s.del('lv:round')).rejects.toThrow(/NOPERM/);
     await expect(s.flushall()).rejects.toThrow(/NOPERM/);
     await expect(s.call('CONFIG', 'GET', 'appendfsync')).rejects.toThrow(/NOPERM/);
     await expect(s.xreadgroup('GROUP', 'g', 'c', 'STREAMS', 'lv:votes', '>')).rejects.toThrow(/NOPERM/);
@@ -309,11 +312,18 @@ describe('bundled PostgreSQL: one role per service, and the real migrations', ()
     expect(owners.rows[0]).toEqual({ db: 'livevote_migrator', t: 'livevote_migrator' });
   });
 
-  it('lets the server read the tallies and vote status, and write nothing', async () => {
+  it('lets the server read the tallies and vote status, write the rounds and move the seq, and nothing else', async () => {
     await as('livevote_server', pw.server, async (c) => {
-      expect((await c.query('SELECT cats, dogs, seq FROM tallies')).rowCount).toBe(1);
-      expect((await c.query('SELECT vid, seq FROM applied_votes LIMIT 1')).rowCount).toBe(0);
-      await expect(c.query('UPDATE tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
+      expect((await c.query('SELECT round, cats, dogs, seq FROM current_round')).rowCount).toBe(1);
+      expect((await c.query('SELECT vid, seq, round FROM applied_votes LIMIT 1')).rowCount).toBe(0);
+      await c.query('BEGIN');
+      await c.query('UPDATE tallies SET seq = seq + 1, updated_at = now() WHERE id');
+      await c.query("INSERT INTO rounds (round, changed_seq) SELECT max(round) + 1, 1 FROM rounds");
+      await c.query("UPDATE rounds SET voting = 'closed', closed_at = now() WHERE round = 1");
+      await c.query('ROLLBACK');
+      await expect(c.query('UPDATE round_tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
+      await expect(c.query('UPDATE tally_shards SET seq = seq + 1')).rejects.toThrow(/permission denied/);
+      await expect(c.query('DELETE FROM rounds')).rejects.toThrow(/permission denied/);
       await expect(c.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('x-00000001', 'cats', 1)")).rejects.toThrow(/permission denied/);
       await expect(c.query('CREATE TABLE s (id int)')).rejects.toThrow(/permission denied/);
     });
@@ -322,10 +332,14 @@ describe('bundled PostgreSQL: one role per service, and the real migrations', ()
   it('lets the consumer count votes and prune, and not change the schema', async () => {
     await as('livevote_consumer', pw.consumer, async (c) => {
       await c.query('BEGIN');
-      await c.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('x-00000001', 'cats', 1) ON CONFLICT DO NOTHING RETURNING vid");
-      await c.query('UPDATE tallies SET cats = cats + 1, seq = seq + 1, updated_at = now()');
+      await c.query("INSERT INTO tally_shards AS t (shard, seq) VALUES (0, 1) ON CONFLICT (shard) DO UPDATE SET seq = t.seq + 1, updated_at = now()");
+      await c.query("INSERT INTO applied_votes (vid, option, seq, round) VALUES ('x-00000001', 'cats', 1, 1) ON CONFLICT DO NOTHING RETURNING vid");
+      await c.query('INSERT INTO round_tallies AS t (round, shard, cats, dogs) VALUES (1, 0, 1, 0) ON CONFLICT (round, shard) DO UPDATE SET cats = t.cats + 1');
+      await c.query('SELECT round, voting, results, cats, dogs, seq FROM current_round');
       await c.query("DELETE FROM applied_votes WHERE applied_at < now() - interval '1 day'");
       await c.query('COMMIT');
+      await expect(c.query('UPDATE tallies SET seq = seq + 1')).rejects.toThrow(/permission denied/);
+      await expect(c.query("UPDATE rounds SET voting = 'closed'")).rejects.toThrow(/permission denied/);
       await expect(c.query('DROP TABLE applied_votes')).rejects.toThrow(/must be owner|permission denied/);
       await expect(c.query('CREATE TABLE s (id int)')).rejects.toThrow(/permission denied/);
     });

@@ -197,6 +197,18 @@ for (const set of valueSets) {
       }
     });
 
+    it('gives the server its HOST_TOKEN from the credentials Secret (generated, 32 characters), never from values', () => {
+      const existing = overrides.find((o) => o?.credentials?.existingSecret)?.credentials?.existingSecret as string | undefined;
+      const server = wls.find((w) => w.component === 'server')!;
+      const env = containersOf(server.podSpec).find((c: K8s) => c.name === 'server').env as K8s[];
+      const token = env.find((e) => e.name === 'HOST_TOKEN');
+      expect(token?.value, 'HOST_TOKEN is never a plain value').toBeUndefined();
+      expect(token?.valueFrom?.secretKeyRef?.key).toBe('host-token');
+      if (existing) return;
+      const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === token.valueFrom.secretKeyRef.name && d.metadata.namespace === server.namespace);
+      expect(Buffer.from(secret.data['host-token'], 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+    });
+
     it('allows exactly the documented connections through the NetworkPolicies, and DNS for every pod', () => {
       const gatewayCreated = overrides.every((o) => o?.gateway?.enabled !== false);
       const ingressFrom = overrides.find((o) => o?.networkPolicy?.ingressFrom)?.networkPolicy?.ingressFrom;

@@ -16,9 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUP, redisKeys, type TallyMessage } from '@livevote/contract';
 import { RedisServer, freePort } from '@livevote/harness';
 import { redisAclLines } from '@livevote/launcher';
-import { createLogger, createRedis, waitReady } from '@livevote/service-kit';
+import { createLogger, createRedis, shardKeys, waitReady, type RedisClient } from '@livevote/service-kit';
 // The services' own Redis code, so that this test follows what they really send.
 import { VoteIntake } from '../../server/src/vote-intake.ts';
+import { RoundStateCopy } from '../../server/src/round-state.ts';
+import { WatcherCount } from '../../server/src/watcher-count.ts';
 import { createRateLimits } from '../../server/src/rate-limits.ts';
 import { sampleRedisMemory } from '../../server/src/redis-memory.ts';
 import type { ServerMetrics } from '../../server/src/metrics.ts';
@@ -103,7 +105,6 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['server', 'XADD', other, '*', 'a', 'b'],
   // server: idempotency records are GET/SET only
   ['server', 'DEL', 'lv:idem:x'],
-  ['server', 'EXPIRE', 'lv:idem:x', '1'],
   ['server', 'GETDEL', 'lv:idem:x'],
   ['server', 'INCR', 'lv:idem:x'],
   ['server', 'PTTL', 'lv:idem:x'],
@@ -122,10 +123,25 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['server', 'EVAL', 'return 1', '1', other],
   ['server', 'EVAL_RO', 'return 1', '1', 'lv:idem:x'],
   ['server', 'FCALL', 'f', '1', 'lv:votes'],
-  // server: listens for tallies, never publishes, never listens elsewhere
-  ['server', 'PUBLISH', 'lv:tally', '{}'],
+  // server: the round state is HMGET/HGET/HSET only; the watcher hash HSET/HGETALL/HDEL only
+  ['server', 'DEL', 'lv:round'],
+  ['server', 'HDEL', 'lv:round', 'voting'],
+  ['server', 'HGETALL', 'lv:round'],
+  ['server', 'HSET', 'lv:votes', 'a', 'b'],
+  ['server', 'HSET', 'lv:idem:x', 'a', 'b'],
+  ['server', 'DEL', 'lv:watchers'],
+  ['server', 'SET', 'lv:watchers', 'x'],
+  ['server', 'HSET', other, 'a', 'b'],
+  // server: the sharded stream keys are as closed as the unsharded ones
+  ['server', 'DEL', 'lv:{s0.1632}votes'],
+  ['server', 'XRANGE', 'lv:{s0.1632}votes', '-', '+'],
+  ['server', 'DEL', 'lv:{s0.1632}round'],
+  ['server', 'XADD', 'lv:{s0.1632}votes:dead', '*', 'a', 'b'],
+  // server: tallies and host changes on the tally channel only, never listens elsewhere
   ['server', 'PUBLISH', 'lv:other', '{}'],
+  ['server', 'SPUBLISH', 'lv:other', '{}'],
   ['server', 'SUBSCRIBE', 'lv:other'],
+  ['server', 'SSUBSCRIBE', 'lv:other'],
   ['server', 'PSUBSCRIBE', 'lv:*'],
   // server: nothing on the whole server
   ['server', 'FLUSHALL'],
@@ -151,6 +167,13 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['consumer', 'XGROUP', 'CREATECONSUMER', 'lv:votes', CONSUMER_GROUP, 'x'],
   ['consumer', 'XINFO', 'STREAM', 'lv:votes'],
   ['consumer', 'EXPIRE', 'lv:votes', '1'],
+  // consumer: the round state, the watcher hash and the sharded streams' writes are not its own
+  ['consumer', 'HSET', 'lv:round', 'voting', 'open'],
+  ['consumer', 'HGET', 'lv:round', 'voting'],
+  ['consumer', 'HGETALL', 'lv:watchers'],
+  ['consumer', 'XADD', 'lv:{s0.1632}votes', '*', 'vid', 'forged'],
+  ['consumer', 'DEL', 'lv:{s0.1632}votes'],
+  ['consumer', 'SSUBSCRIBE', 'lv:tally'],
   // consumer: the dead-letter stream is XADD-only
   ['consumer', 'XRANGE', 'lv:votes:dead', '-', '+'],
   ['consumer', 'XLEN', 'lv:votes:dead'],
@@ -208,7 +231,9 @@ const FORBIDDEN_IN_SCRIPT: [string, string[]][] = [
   ["return redis.call('XADD', 'lv:votes:dead', '*', 'a', 'b')", ['lv:votes']],
   ["return redis.call('GET', 'other:key')", ['lv:idem:x']],
   ["return redis.call('DEL', 'lv:rl:x')", []],
-  ["return redis.call('PUBLISH', 'lv:tally', '{}')", []],
+  ["return redis.call('DEL', KEYS[1])", ['lv:round']],
+  ["return redis.call('HDEL', KEYS[1], 'voting')", ['lv:round']],
+  ["return redis.call('XADD', KEYS[1], '*', 'a', 'b')", ['lv:round']],
 ];
 
 /** Scripts the consumer may start (EVAL on the stream) that try what it may not do itself. */
@@ -218,6 +243,7 @@ const FORBIDDEN_IN_CONSUMER_SCRIPT: [string, string[]][] = [
   ["return redis.call('SET', KEYS[1], 'x')", ['lv:votes']],
   ["return redis.call('GET', 'lv:idem:x')", ['lv:votes']],
   ["return redis.call('XADD', 'lv:votes', '*', 'vid', 'forged')", []],
+  ["return redis.call('HSET', 'lv:round', 'voting', 'open')", ['lv:votes']],
 ];
 
 const SOURCES = { chart: chartAclFile, launcher: launcherAclFile } as const;
@@ -228,7 +254,7 @@ for (const source of Object.keys(SOURCES) as Source[]) {
   describe(`Redis ACL as ${source === 'chart' ? 'the chart renders it' : '`npm start` writes it'}`, () => {
     let redis: RedisServer;
     let admin: Redis;
-    const clients: Redis[] = [];
+    const clients: RedisClient[] = [];
     const url = (user: User) => `redis://${user}:${passwords[user]}@127.0.0.1:${redis.options.port}/0`;
     /** A plain client as `user`, with no handshake beyond HELLO/AUTH, for the forbidden table. */
     const plain = async (user: User) => {
@@ -239,7 +265,7 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       return c;
     };
     const service = async (user: User, role: 'request' | 'worker' | 'subscriber', name: string, commandTimeoutMs: number | null = 5000) => {
-      const c = createRedis({ url: url(user), role, name, logger, commandTimeoutMs });
+      const c = createRedis({ url: url(user), role, name, logger, commandTimeoutMs }) as Redis;
       clients.push(c);
       await waitReady(c, 10_000);
       return c;
@@ -280,8 +306,8 @@ for (const source of Object.keys(SOURCES) as Source[]) {
     it('loads the file with a selector for every command on a key', async () => {
       const server = aclLists[source]!.find((l) => l.startsWith('user server '))!;
       const selectors = [...server.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]!.split(' ').sort().join(' '));
-      expect(selectors).toContain('%W~lv:votes +xadd -@all resetchannels');
-      expect(selectors).toContain('+eval +evalsha -@all resetchannels ~lv:idem:* ~lv:votes');
+      expect(selectors).toContain('%W~lv:votes %W~lv:{*}votes +xadd -@all resetchannels');
+      expect(selectors).toContain('+eval +evalsha -@all resetchannels ~lv:idem:* ~lv:round ~lv:votes ~lv:{*}idem:* ~lv:{*}round ~lv:{*}votes');
       // No key pattern at the root: every command on a key comes from a selector.
       for (const u of ['server', 'consumer', 'probe']) {
         const line = aclLists[source]!.find((l) => l.startsWith(`user ${u} `))!;
@@ -301,9 +327,15 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       sub.on('message', (_channel: string, message: string) => tallies.push(message));
       expect(await sub.subscribe(keys.tallyChannel)).toBe(1);
 
-      // Votes: XADD without a key; the keyed-vote script with an Idempotency-Key: EVAL on the
-      // connection's first call, EVALSHA after, and EVAL again once Redis lost its scripts.
-      const intake = new VoteIntake({ redis: intakeRedis, keys, idempotencyWindowSeconds: 3600, outcomeWaitMs: 5000, stallMs: 5000 });
+      // The round state, written as a host change writes it (the round-state script), and checked
+      // as the servers check it (HGET).
+      const stateCopy = new RoundStateCopy({ redis: r, keys: [keys.round], rounds: { state: async () => ({ round: 1, voting: 'open', results: 'shown', seq: 1 }) }, logger });
+      expect(await stateCopy.write({ round: 1, voting: 'open', results: 'shown', seq: 1 }, true)).toBe(true);
+      await stateCopy.restore();
+
+      // Votes: one script, keyed or not (EVAL on the connection's first call, EVALSHA after, and
+      // EVAL again once Redis lost its scripts); a replay refreshes its record (EXPIRE).
+      const intake = new VoteIntake({ redis: intakeRedis, shards: shardKeys(PREFIX, null), idempotencyWindowSeconds: 3600, outcomeWaitMs: 5000, stallMs: 5000 });
       expect((await intake.cast('cats', undefined)).kind).toBe('accepted');
       expect(await intake.cast('dogs', 'acl-key-00000001')).toEqual({ kind: 'accepted', id: 'acl-key-00000001' });
       expect(await intake.cast('dogs', 'acl-key-00000001')).toEqual({ kind: 'replayed', id: 'acl-key-00000001' });
@@ -315,7 +347,8 @@ for (const source of Object.keys(SOURCES) as Source[]) {
 
       // Rate limits through rate-limit-redis: SCRIPT LOAD, then EVALSHA of its increment script
       // (PTTL, SET PX, INCR); after Redis lost its scripts, NOSCRIPT, SCRIPT LOAD and EVALSHA again.
-      const limits = createRateLimits({ enabled: true, redis: r, prefix: keys.rateLimit, votesPerMinute: 5, streamsPerMinute: 2, metrics });
+      const limits = createRateLimits({ enabled: true, redis: r, prefix: keys.rateLimit, votesPerMinute: 5, streamsPerMinute: 2, hostFailuresPerMinute: 3, metrics });
+      expect(await limits.hostFailures('203.0.113.9')).toEqual({ allowed: true });
       expect(await limits.streams('203.0.113.9')).toEqual({ allowed: true });
       expect(await limits.streams('203.0.113.9')).toEqual({ allowed: true });
       const third = await limits.streams('203.0.113.9');
@@ -324,6 +357,21 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       expect(await limits.streams('203.0.113.9')).toMatchObject({ allowed: false });
       expect(await admin.get(`${keys.rateLimit}streams:203.0.113.9`)).toBe('4');
       expect(await admin.pttl(`${keys.rateLimit}streams:203.0.113.9`)).toBeGreaterThan(0);
+
+      // Screens watching: each server's report, summed (expired reports removed), its own removed at the end.
+      const watchers = new WatcherCount({ redis: r, key: keys.watchers, instance: 'pod-a', local: () => 3, everyMs: 60_000 });
+      await watchers.report();
+      await admin.hset(keys.watchers, 'gone', '9:1');
+      expect(await watchers.total()).toBe(3);
+      await expect.poll(() => admin.hexists(keys.watchers, 'gone')).toBe(0);
+      await watchers.stop();
+
+      // A host change announced to every server: PUBLISH here, SPUBLISH on a Cluster (and a
+      // Cluster's subscribers SSUBSCRIBE); Redis 7 runs both kinds on one server too.
+      await r.publish(keys.tallyChannel, '{"host":"change"}');
+      await r.spublish(keys.tallyChannel, '{"host":"sharded"}');
+      const ssub = await service('server', 'subscriber', 'server:ssub');
+      expect(await ssub.ssubscribe(keys.tallyChannel)).toBe(1);
 
       // The Redis memory gauges: INFO memory.
       let used = 0;
@@ -361,9 +409,12 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       expect(claimed.entries.map((e) => e.id)).toEqual(own.slice(1).map((e) => e.id));
       await other.ack(claimed.entries.map((e) => e.id));
 
-      const tally: TallyMessage = { cats: 1, dogs: 1, total: 2, seq: 1, updatedAt: new Date().toISOString() };
+      const tally: TallyMessage = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 1, total: 2, seq: 1, updatedAt: new Date().toISOString() };
+      tallies = [];
       await stream.publish(tally);
       await expect.poll(() => tallies.map((t) => JSON.parse(t) as TallyMessage), { timeout: 5000 }).toEqual([tally]);
+      // On a Cluster the same message goes out with SPUBLISH.
+      await r.spublish(keys.tallyChannel, JSON.stringify(tally));
 
       expect(await stream.trimAcknowledged()).toBe(2);
       expect(await stream.forgetIdleConsumers(0)).toEqual(['pod-2']);
