@@ -9,8 +9,8 @@
  *                 chart's write-acl.sh), probe-password (for its health check)
  *   postgresql/   superuser-password and one <role>-password per login role (its init script)
  *   server/ consumer/ migrations/
- *                 env: REDIS_URL and DATABASE_URL with that service's own user, read by
- *                 `node --env-file`
+ *                 env: REDIS_URL and DATABASE_URL with that service's own user (and, for the
+ *                 server, HOST_TOKEN), read by `node --env-file`
  *
  * The ACL rules are rendered by launcher/src/least-privilege.ts, the renderer `npm start` uses and
  * chart/test/datastores.test.ts compares with the chart's: the same least privilege everywhere.
@@ -85,7 +85,9 @@ export function writeCredentials(options: CredentialsOptions): string[] {
     'superuser-password': password('postgres-superuser'),
     ...Object.fromEntries(POSTGRES_ROLES.map((r) => [`${r}-password`, password(`postgres-${r}`)])),
   });
-  out('server', { env: `REDIS_URL=${redisUser('server')}\nDATABASE_URL=${databaseUrl('server')}\n` });
+  // The host's token (HOST_TOKEN) rides in the server's env file; read it with
+  // `docker compose exec server grep HOST_TOKEN /run/livevote/env`.
+  out('server', { env: `REDIS_URL=${redisUser('server')}\nDATABASE_URL=${databaseUrl('server')}\nHOST_TOKEN=${password('host-token')}\n` });
   out('consumer', { env: `REDIS_URL=${redisUser('consumer')}\nDATABASE_URL=${databaseUrl('consumer')}\n` });
   out('migrations', { env: `DATABASE_URL=${databaseUrl('migrator')}\n` });
   return generated;

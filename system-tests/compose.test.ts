@@ -312,6 +312,9 @@ describe('compose.yaml', () => {
     const env = (name: string) => ({ ...services[name]!.environment, ...envFileOf(name) });
     const server = loadServerConfig(env('server'));
     expect(server).toMatchObject({ PORT: 3000, TRUST_PROXY: 1, REDIS_PREFIX: 'lv:' });
+    // The host token is generated like the passwords, into the server's env file only.
+    expect(server.HOST_TOKEN).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    for (const other of ['consumer', 'migrations']) expect(envFileOf(other).HOST_TOKEN, other).toBeUndefined();
     const consumer = loadConsumerConfig(env('consumer'));
     expect(consumer).toMatchObject({ PORT: 3001, REDIS_PREFIX: 'lv:' });
     // The migrations need a DATABASE_URL only (consumer/src/migrate.ts).
