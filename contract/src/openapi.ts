@@ -8,10 +8,15 @@
  */
 import { z } from 'zod';
 import pkg from '../package.json' with { type: 'json' };
-import { IDEMPOTENCY_KEY_PATTERN, ROUTES, SSE_EVENT_TALLY } from './constants.ts';
+import { HOST_SESSION_COOKIE, IDEMPOTENCY_KEY_PATTERN, ROUTES, SSE_EVENT_TALLY } from './constants.ts';
 import {
   ErrorBody,
   Health,
+  HostRound,
+  RoundCreated,
+  RoundList,
+  RoundPatch,
+  Watchers,
   InvalidVoteBody,
   OutcomeUnknown,
   Readiness,
@@ -56,6 +61,11 @@ function schemas(): Json {
     OutcomeUnknown: jsonSchema(OutcomeUnknown),
     Health: jsonSchema(Health),
     Readiness: jsonSchema(Readiness),
+    Watchers: jsonSchema(Watchers),
+    HostRound: jsonSchema(HostRound),
+    RoundPatch: jsonSchema(RoundPatch, 'input'),
+    RoundCreated: jsonSchema(RoundCreated),
+    RoundList: jsonSchema(RoundList),
     // The SSE framing around the contract's Results: one event as its fields.
     TallyEvent: {
       type: 'object',
@@ -97,6 +107,16 @@ const headers = {
     description: 'Seconds since this stale tally was read (sent only with `"stale": true`).',
     schema: { type: 'integer', minimum: 0 },
   },
+  WwwAuthenticate: {
+    description: 'The scheme to use: `Bearer realm="live vote host"`.',
+    required: true,
+    schema: { type: 'string' },
+  },
+  SetHostSession: {
+    description: `The host session: \`${HOST_SESSION_COOKIE}=<expiry>.<HMAC>; Path=/api/host; HttpOnly; SameSite=Strict\` (and \`Secure\` over https), 12 hours. A DELETE answers it expired.`,
+    required: true,
+    schema: { type: 'string' },
+  },
 };
 
 const parameters = {
@@ -132,6 +152,19 @@ const responses = {
     'Retry-After': ref('headers', 'RetryAfter'),
   }),
   InternalError: errorResponse('An unexpected error; the server logged it with the X-Request-Id.'),
+  HostUnauthorized: errorResponse('No host token or session, or a wrong one (compared in constant time). Repeated failures from one address turn into 429.', {
+    'WWW-Authenticate': ref('headers', 'WwwAuthenticate'),
+  }),
+  HostForbidden: errorResponse('A cross-site request from a browser page (the same guard as votes).'),
+  HostUnavailable: errorResponse('PostgreSQL or Redis is away: nothing changed. Retry after Retry-After.', { 'Retry-After': ref('headers', 'RetryAfter') }),
+};
+
+const HOST_SECURITY = [{ hostToken: [] }, { hostSession: [] }];
+/** What every host operation may answer besides its own success. */
+const hostErrors = {
+  401: ref('responses', 'HostUnauthorized'),
+  403: ref('responses', 'HostForbidden'),
+  429: { ...ref('responses', 'RateLimited'), description: 'Too many host requests without a valid token or session from this address.' },
 };
 
 /** The paths, their operations and every answer each can give. */
@@ -171,6 +204,7 @@ function paths(): Json {
             ...responses.RateLimited,
             headers: { ...responses.RateLimited.headers, RateLimit: ref('headers', 'RateLimit'), 'RateLimit-Policy': ref('headers', 'RateLimitPolicy') },
           },
+          409: errorResponse('Voting is closed (`{"error":"voting is closed"}`): nothing was stored; do not retry. A replay of a key accepted before the close still answers its first 202.'),
           503: { ...ref('responses', 'Unavailable'), description: 'The vote was surely not stored (Redis down, stalled or refusing writes): retrying is safe.' },
           504: {
             description:
@@ -188,7 +222,7 @@ function paths(): Json {
         summary: 'Whether a vote has been counted yet, and in which tally',
         parameters: [ref('parameters', 'VoteId')],
         responses: {
-          200: { description: '`counted` and, once counted, the `seq` of the first tally that includes it.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
+          200: { description: '`counted` and, once counted, the `round` that counted it and a `seq` that every tally including it reaches.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
           400: errorResponse('Not a vote ID.'),
           503: { ...ref('responses', 'Unavailable'), description: 'PostgreSQL is away.' },
         },
@@ -198,10 +232,11 @@ function paths(): Json {
       get: api({
         operationId: 'getResults',
         tags: ['results'],
-        summary: 'The current totals',
+        summary: 'The current round and its totals',
         responses: {
           200: {
-            description: 'The totals; while PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`).',
+            description:
+              'The current round (`round`, `voting`, `results`) and its totals; while its results are hidden `cats`, `dogs` and `total` are null. While PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`).',
             headers: { Age: ref('headers', 'Age'), 'X-Request-Id': ref('headers', 'XRequestId') },
             content: json({ anyOf: [ref('schemas', 'Results'), ref('schemas', 'StaleResults')] }),
           },
@@ -230,6 +265,75 @@ function paths(): Json {
           503: { ...ref('responses', 'Unavailable'), description: 'This server is full or shutting down; another replica may take the stream.' },
         },
       },
+    },
+    [ROUTES.watchers]: {
+      get: api({
+        operationId: 'getWatchers',
+        tags: ['results'],
+        summary: 'How many screens watch the live results, over every server process',
+        responses: {
+          200: { description: 'Open result streams, summed over the server processes that reported lately.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'Watchers')) },
+          503: { ...ref('responses', 'Unavailable'), description: 'Redis is away.' },
+        },
+      }),
+    },
+    [ROUTES.hostSession]: {
+      post: api({
+        operationId: 'openHostSession',
+        tags: ['host'],
+        summary: 'Trade the host token for a session cookie',
+        description: 'With `Authorization: Bearer <HOST_TOKEN>` only (a session cannot open another).',
+        security: [{ hostToken: [] }],
+        responses: { 204: { description: 'Signed in.', headers: { 'Set-Cookie': ref('headers', 'SetHostSession'), 'X-Request-Id': ref('headers', 'XRequestId') } }, ...hostErrors },
+      }),
+      delete: api({
+        operationId: 'closeHostSession',
+        tags: ['host'],
+        summary: 'Sign out: the session cookie is cleared',
+        responses: { 204: { description: 'Signed out.', headers: { 'Set-Cookie': ref('headers', 'SetHostSession'), 'X-Request-Id': ref('headers', 'XRequestId') } }, 403: ref('responses', 'HostForbidden') },
+      }),
+    },
+    [ROUTES.hostRounds]: {
+      get: api({
+        operationId: 'listRounds',
+        tags: ['host'],
+        summary: 'Every round with its totals, oldest first',
+        security: HOST_SECURITY,
+        responses: { 200: { description: 'The rounds.', content: json(ref('schemas', 'RoundList')) }, ...hostErrors, 503: ref('responses', 'HostUnavailable') },
+      }),
+      post: api({
+        operationId: 'startRound',
+        tags: ['host'],
+        summary: 'Start a new round: the current one closes, the new one opens at 0 votes with results shown',
+        description: 'Votes accepted before still count to the round that accepted them.',
+        security: HOST_SECURITY,
+        responses: { 201: { description: 'The new round.', content: json(ref('schemas', 'RoundCreated')) }, ...hostErrors, 503: ref('responses', 'HostUnavailable') },
+      }),
+    },
+    [ROUTES.hostRound]: {
+      get: api({
+        operationId: 'getHostRound',
+        tags: ['host'],
+        summary: 'The current round with its numbers, even while they are hidden',
+        security: HOST_SECURITY,
+        responses: { 200: { description: 'The current round.', content: json(ref('schemas', 'HostRound')) }, ...hostErrors, 503: ref('responses', 'HostUnavailable') },
+      }),
+      patch: api({
+        operationId: 'changeRound',
+        tags: ['host'],
+        summary: 'Open or close voting, show or hide results (either or both)',
+        security: HOST_SECURITY,
+        requestBody: { required: true, description: 'At most 1 KB of UTF-8 JSON.', content: json(ref('schemas', 'RoundPatch')) },
+        responses: {
+          200: { description: 'The round after the change; every screen gets it at once over SSE.', content: json(ref('schemas', 'HostRound')) },
+          400: errorResponse('Malformed JSON or an empty body.'),
+          413: errorResponse('The body is over 1 KB.'),
+          415: errorResponse('Not `application/json`, or a charset other than UTF-8.'),
+          422: { description: 'An unknown field or value, or neither field.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'InvalidVoteBody')) },
+          ...hostErrors,
+          503: ref('responses', 'HostUnavailable'),
+        },
+      }),
     },
     [ROUTES.openapi]: {
       get: {
@@ -287,10 +391,20 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
     ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
     tags: [
       { name: 'votes', description: 'Casting a vote and asking whether it was counted.' },
-      { name: 'results', description: 'The totals, once or live.' },
+      { name: 'results', description: 'The current round and its totals, once or live, and how many watch.' },
+      { name: 'host', description: 'The host controls: rounds, closing voting, hiding and revealing results.' },
       { name: 'operations', description: 'Probes, metrics and this document.' },
     ],
     paths: paths(),
-    components: { schemas: schemas(), responses, headers, parameters },
+    components: {
+      schemas: schemas(),
+      responses,
+      headers,
+      parameters,
+      securitySchemes: {
+        hostToken: { type: 'http', scheme: 'bearer', description: 'HOST_TOKEN, the host secret of the server configuration.' },
+        hostSession: { type: 'apiKey', in: 'cookie', name: HOST_SESSION_COOKIE, description: 'The session cookie POST /api/host/session sets.' },
+      },
+    },
   };
 }

@@ -5,7 +5,7 @@ import { validate } from '@readme/openapi-parser';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { Express } from 'express';
-import { ROUTES, type Results } from '@livevote/contract';
+import { ROUTES, type RoundTally } from '@livevote/contract';
 import { buildOpenApiDocument, openApiPath } from '@livevote/contract/openapi';
 import { createLogger } from '@livevote/service-kit';
 import { createTestEnv, startStack, type Stack, type TestEnv } from '@livevote/harness';
@@ -15,6 +15,8 @@ import type { CastResult, VoteIntake } from '../src/vote-intake.ts';
 import type { TallyRead, TallyReader } from '../src/tally-reader.ts';
 import type { SseHub } from '../src/sse-hub.ts';
 import type { RateLimits, StreamAdmission } from '../src/rate-limits.ts';
+import { HostAuth } from '../src/host-auth.ts';
+import type { RoundStore } from '../src/round-store.ts';
 
 // The OpenAPI document: a real validator accepts it, every route the server registers is in it,
 // and real answers (a running stack, and the real app with failing dependencies) match it.
@@ -43,7 +45,7 @@ const deref = (o: Json): { value: Json; parts: string[] | null } => (typeof o.$r
  * media type is one the document names, every required header is there (and Retry-After or
  * Idempotent-Replayed only where documented), and a JSON body matches the response schema.
  */
-async function expectDocumented(method: 'get' | 'post', route: string, res: Response): Promise<unknown> {
+async function expectDocumented(method: 'get' | 'post' | 'patch' | 'delete', route: string, res: Response): Promise<unknown> {
   const path = openApiPath(route);
   const op = doc.paths[path]?.[method];
   expect(op, `${method.toUpperCase()} ${path} is in the document`).toBeDefined();
@@ -61,6 +63,10 @@ async function expectDocumented(method: 'get' | 'post', route: string, res: Resp
 
   const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
   const content = (response.content ?? {}) as Record<string, Json>;
+  if (res.status === 204) {
+    expect(Object.keys(content), '204 has no body').toEqual([]);
+    return null;
+  }
   expect(Object.keys(content), `${status} media type`).toContain(type);
   if (type !== 'application/json') return res.text();
   const body: unknown = await res.json();
@@ -87,21 +93,38 @@ function expressRoutes(app: Express): string[] {
 }
 
 /** The real app and stream route with dependencies that answer as told. */
-function appWith(over: { cast?: () => Promise<CastResult>; read?: () => Promise<TallyRead>; countedIn?: () => Promise<number | null>; ready?: boolean; streams?: StreamAdmission }) {
+const HOST_TOKEN = 'openapi-test-host-token';
+const fail = async (): Promise<never> => {
+  throw new Error('away');
+};
+
+function appWith(over: {
+  cast?: () => Promise<CastResult>;
+  read?: () => Promise<TallyRead>;
+  countedIn?: () => Promise<{ seq: number; round: number } | null>;
+  ready?: boolean;
+  streams?: StreamAdmission;
+  watchers?: () => Promise<number>;
+}) {
   const intake = { cast: over.cast ?? (async () => ({ kind: 'accepted', id: 'x'.repeat(8) })) } as unknown as VoteIntake;
   const tallies = { read: over.read, countedIn: over.countedIn } as unknown as TallyReader;
   const hub = { admit: () => true, connect: async () => {} } as unknown as SseHub;
-  const rateLimits: RateLimits = { votes: (_req, _res, next) => next(), streams: async () => over.streams ?? { allowed: true } };
+  const rateLimits: RateLimits = { votes: (_req, _res, next) => next(), streams: async () => over.streams ?? { allowed: true }, hostFailures: async () => ({ allowed: true }) };
+  const metrics = createServerMetrics();
+  const logger = createLogger('openapi-test', 'silent');
+  const rounds = { current: fail, list: fail, startRound: fail, update: fail, state: fail } as unknown as RoundStore;
   const deps: AppDeps = {
     intake,
     tallies,
     hub,
-    metrics: createServerMetrics(),
-    logger: createLogger('openapi-test', 'silent'),
+    metrics,
+    logger,
     trustProxy: () => false,
     allowedOrigins: [],
     rateLimits,
     ready: async () => over.ready ?? true,
+    host: { auth: new HostAuth({ token: HOST_TOKEN, metrics, rateLimits }), rounds, stateCopy: { write: fail }, announce: async () => {}, metrics, logger, allowedOrigins: [] },
+    watchers: { total: over.watchers ?? (async () => 0) },
   };
   const app = buildApp(deps);
   return { app, listener: withStreamRoute(app, deps) };
@@ -186,8 +209,44 @@ describe('answers of a running stack match the document', () => {
     await expectDocumented('get', ROUTES.voteStatus, await get(`${ROUTES.vote}/nope`));
   });
 
-  it('GET /api/results, the health routes and /metrics', async () => {
+  const host = (method: string, path: string, body?: string) =>
+    fetch(`${stack.url}${path}`, { method, headers: { authorization: `Bearer ${stack.hostToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body }) });
+
+  it('the host routes: every success, 401 with WWW-Authenticate, 403, and bad bodies', async () => {
+    const session = await host('POST', ROUTES.hostSession);
+    expect(session.status).toBe(204);
+    await expectDocumented('post', ROUTES.hostSession, session);
+    await expectDocumented('delete', ROUTES.hostSession, await fetch(`${stack.url}${ROUTES.hostSession}`, { method: 'DELETE' }));
+    const created = await host('POST', ROUTES.hostRounds);
+    expect(created.status).toBe(201);
+    await expectDocumented('post', ROUTES.hostRounds, created);
+    await expectDocumented('get', ROUTES.hostRounds, await host('GET', ROUTES.hostRounds));
+    await expectDocumented('get', ROUTES.hostRound, await host('GET', ROUTES.hostRound));
+    const hidden = await host('PATCH', ROUTES.hostRound, '{"results":"hidden"}');
+    expect(await expectDocumented('patch', ROUTES.hostRound, hidden)).toMatchObject({ results: 'hidden' });
+    // A hidden round's public results (numbers null) match the document too.
+    expect(await expectDocumented('get', ROUTES.results, await get(ROUTES.results))).toMatchObject({ results: 'hidden', cats: null });
+    await expectDocumented('patch', ROUTES.hostRound, await host('PATCH', ROUTES.hostRound, '{"results":"shown","voting":"closed"}'));
+    const closed = await post('{"option":"cats"}');
+    expect(closed.status).toBe(409);
+    await expectDocumented('post', ROUTES.vote, closed);
+    await host('PATCH', ROUTES.hostRound, '{"voting":"open"}');
+    const cases: [Response, string, 'get' | 'post' | 'patch', number][] = [
+      [await fetch(`${stack.url}${ROUTES.hostRound}`), ROUTES.hostRound, 'get', 401],
+      [await fetch(`${stack.url}${ROUTES.hostRounds}`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-wrong' } }), ROUTES.hostRounds, 'post', 401],
+      [await fetch(`${stack.url}${ROUTES.hostRounds}`, { method: 'POST', headers: { authorization: `Bearer ${stack.hostToken}`, 'sec-fetch-site': 'cross-site' } }), ROUTES.hostRounds, 'post', 403],
+      [await host('PATCH', ROUTES.hostRound, '{"voting":'), ROUTES.hostRound, 'patch', 400],
+      [await host('PATCH', ROUTES.hostRound, '{"voting":"maybe"}'), ROUTES.hostRound, 'patch', 422],
+    ];
+    for (const [res, path, method, status] of cases) {
+      expect(res.status).toBe(status);
+      await expectDocumented(method, path, res);
+    }
+  });
+
+  it('GET /api/results, /api/watchers, the health routes and /metrics', async () => {
     await expectDocumented('get', ROUTES.results, await get(ROUTES.results));
+    await expectDocumented('get', ROUTES.watchers, await get(ROUTES.watchers));
     await expectDocumented('get', ROUTES.healthz, await get(ROUTES.healthz));
     await expectDocumented('get', ROUTES.readyz, await get(ROUTES.readyz));
     expect(await expectDocumented('get', ROUTES.metrics, await get(ROUTES.metrics))).toMatch(/^# HELP /m);
@@ -212,7 +271,7 @@ describe('answers of a running stack match the document', () => {
     const tallyEvent = ajv.getSchema(`${DOC_ID}#/components/schemas/TallyEvent`)!;
     expect(tallyEvent(event), ajv.errorsText(tallyEvent.errors)).toBe(true);
     const results = ajv.getSchema(`${DOC_ID}#/components/schemas/Results`)!;
-    const data = JSON.parse(event.data!) as Results;
+    const data = JSON.parse(event.data!) as { seq: number };
     expect(results(data), ajv.errorsText(results.errors)).toBe(true);
     expect(String(data.seq)).toBe(event.id);
   });
@@ -231,10 +290,7 @@ describe('answers of a running stack match the document', () => {
 });
 
 describe('answers with a dependency away match the document (the real app, stubbed dependencies)', () => {
-  const tally: Results = { cats: 1, dogs: 2, total: 3, seq: 4, updatedAt: new Date().toISOString() };
-  const fail = async (): Promise<never> => {
-    throw new Error('away');
-  };
+  const tally: RoundTally = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 2, total: 3, seq: 4, updatedAt: new Date().toISOString() };
   let servers: { close: () => Promise<void> }[] = [];
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.close()));
@@ -273,6 +329,22 @@ describe('answers with a dependency away match the document (the real app, stubb
     const r3 = await fetch(`${away}${ROUTES.readyz}`);
     expect(r3.status).toBe(503);
     await expectDocumented('get', ROUTES.readyz, r3);
+  });
+
+  it('watchers 503 while Redis is away; host routes 503 + Retry-After while PostgreSQL is (nothing changed)', async () => {
+    const away = await start({ watchers: fail });
+    const w = await fetch(`${away}${ROUTES.watchers}`);
+    expect(w.status).toBe(503);
+    await expectDocumented('get', ROUTES.watchers, w);
+    const auth = { authorization: `Bearer ${HOST_TOKEN}` };
+    for (const [method, path] of [['get', ROUTES.hostRound], ['post', ROUTES.hostRounds], ['get', ROUTES.hostRounds]] as const) {
+      const res = await fetch(`${away}${path}`, { method: method.toUpperCase(), headers: auth });
+      expect(res.status, `${method} ${path}`).toBe(503);
+      await expectDocumented(method, path, res);
+    }
+    const patched = await fetch(`${away}${ROUTES.hostRound}`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/json' }, body: '{"voting":"closed"}' });
+    expect(patched.status).toBe(503);
+    await expectDocumented('patch', ROUTES.hostRound, patched);
   });
 
   it('the stream route: 429 + Retry-After when the address opened too many', async () => {
