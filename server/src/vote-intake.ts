@@ -124,6 +124,8 @@ export class VoteIntake {
   private nextShard = 0;
   /** Votes waiting for this tick's WAIT, per shard: one pipeline of scripts + one WAIT each. */
   private readonly awaitingAck = new Map<number, { args: CastArgs; settle: (s: Settled) => void }[]>();
+  /** Shards with a WAIT in flight: a WAIT blocks its connection, so the next group waits for it. */
+  private readonly flushing = new Set<number>();
 
   constructor(options: VoteIntakeOptions) {
     // numberOfKeys is given per call: 2 for a keyless vote, 3 with an idempotency record.
@@ -139,10 +141,11 @@ export class VoteIntake {
 
   /**
    * Redis has left a written command unanswered for longer than `stallMs` (plus, with replica
-   * acknowledgements, the time a WAIT may take by design: a slow replica is not a stalled Redis).
+   * acknowledgements, the time WAITs may take by design: a vote may wait for the group ahead of it
+   * and then its own, and a slow replica is not a stalled Redis).
    */
   stalled(now = performance.now()): boolean {
-    const limit = this.options.stallMs + ((this.options.ackReplicas ?? 0) > 0 ? (this.options.ackTimeoutMs ?? 1000) : 0);
+    const limit = this.options.stallMs + ((this.options.ackReplicas ?? 0) > 0 ? 2 * (this.options.ackTimeoutMs ?? 1000) : 0);
     for (const sentAt of this.inflight.values()) return now - sentAt > limit;
     return false;
   }
@@ -197,7 +200,8 @@ export class VoteIntake {
    * Sends the vote in this tick's pipeline for its shard: every script of the tick, then one
    * `WAIT ackReplicas ackTimeoutMs`, on the connection (the shard's node, in a Cluster) that ran
    * them, so one WAIT covers them all. A stored vote counts as stored only when the WAIT says
-   * enough replicas have it.
+   * enough replicas have it. While a shard's WAIT is in flight, its connection is blocked: the
+   * next group gathers meanwhile and goes when that WAIT returns, so WAITs never queue up.
    */
   private castAcked(shard: number, args: CastArgs): Promise<Settled> {
     return new Promise<Settled>((settle) => {
@@ -205,13 +209,24 @@ export class VoteIntake {
       if (!group) {
         group = [];
         this.awaitingAck.set(shard, group);
-        setImmediate(() => void this.flushAcked(shard));
+        if (!this.flushing.has(shard)) setImmediate(() => void this.flushAcked(shard));
       }
       group.push({ args, settle });
     });
   }
 
   private async flushAcked(shard: number): Promise<void> {
+    this.flushing.add(shard);
+    try {
+      await this.sendAcked(shard);
+    } finally {
+      this.flushing.delete(shard);
+    }
+    // What gathered during the WAIT goes now, before a new vote could schedule a flush of its own.
+    if (this.awaitingAck.has(shard)) void this.flushAcked(shard);
+  }
+
+  private async sendAcked(shard: number): Promise<void> {
     const group = this.awaitingAck.get(shard) ?? [];
     this.awaitingAck.delete(shard);
     const pipeline = (this.redis as unknown as { pipeline(): VotePipeline }).pipeline();

@@ -59,7 +59,7 @@ describe('REDIS_ACK_REPLICAS=1', () => {
       expect(res.status).toBe(504);
       expect(await res.json()).toEqual({ error: 'outcome unknown', id: key });
       expect(res.headers.get('retry-after')).toBeNull();
-      const more = await castMany(stack.url, 20, 10);
+      const more = await castMany(stack.url, 60, 30);
       expect(new Set(more.map((o) => o.status))).toEqual(new Set([504]));
     } finally {
       process.kill(replicaPid, 'SIGCONT');
