@@ -4,6 +4,7 @@
 #   kubectl-validate         (offline validation against the Kubernetes OpenAPI schemas it embeds)
 #   Gateway API CRDs         (for kubectl-validate: the Gateway, HTTPRoute and ReferenceGrant schemas)
 #   Prometheus Operator CRDs (for kubectl-validate: ServiceMonitor and PrometheusRule, chart monitoring)
+#   KEDA CRDs                (for kubectl-validate: ScaledObject and TriggerAuthentication, consumer autoscaling)
 # Idempotent: a tool already built at the wanted version is kept. Needs Go and the Go module proxy;
 # no other download happens (kubeconform would need its schemas from the internet, which CI lacks).
 # Usage: bash tools/install-helm.sh [--no-validate]
@@ -16,6 +17,8 @@ KUBECTL_VALIDATE_VERSION=${KUBECTL_VALIDATE_VERSION:-v0.0.4}
 GATEWAY_API_VERSION=v1.3.0
 # Prometheus Operator release whose ServiceMonitor and PrometheusRule CRDs the monitoring objects are validated against.
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+# KEDA release whose ScaledObject and TriggerAuthentication CRDs the keda autoscaling mode is validated against.
+KEDA_VERSION=v2.21.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.tools/bin"
@@ -85,4 +88,16 @@ else
   cp "$dir"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$crds/"
   chmod u+w "$crds"/*.yaml
   echo "install-helm: Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs copied to .tools/crds"
+fi
+
+# KEDA's ScaledObject and TriggerAuthentication CRDs (consumer.autoscaling.mode keda), from its Go module.
+crds="$root/.tools/crds/keda-$KEDA_VERSION"
+if [ -f "$crds/keda.sh_scaledobjects.yaml" ]; then
+  echo "install-helm: KEDA $KEDA_VERSION CRDs already in .tools/crds"
+else
+  dir=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')
+  mkdir -p "$crds"
+  cp "$dir"/config/crd/bases/keda.sh_{scaledobjects,triggerauthentications}.yaml "$crds/"
+  chmod u+w "$crds"/*.yaml
+  echo "install-helm: KEDA $KEDA_VERSION CRDs copied to .tools/crds"
 fi

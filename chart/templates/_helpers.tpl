@@ -146,7 +146,7 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
 {{- /* The host's token (HOST_TOKEN, 32 characters) is generated whatever the data stores are. */ -}}
 {{- $keys := list "host-token" -}}
 {{- if .Values.redis.enabled -}}
-{{- $keys = concat $keys (list "redis-server-password" "redis-consumer-password" "redis-probe-password" "redis-admin-password") -}}
+{{- $keys = concat $keys (list "redis-server-password" "redis-consumer-password" "redis-probe-password" "redis-admin-password" "redis-scaler-password") -}}
 {{- end -}}
 {{- if .Values.postgresql.enabled -}}
 {{- $keys = concat $keys (list "postgres-superuser-password" "postgres-migrator-password" "postgres-server-password" "postgres-consumer-password") -}}
@@ -178,13 +178,74 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
 
 {{/* REDIS_URL for a service user: (dict "ctx" $ "user" "server") */}}
 {{- define "livevote.redisUrlEnv" -}}
-{{- if .ctx.Values.redis.enabled -}}
+{{- $r := .ctx.Values.redis -}}
+{{- if $r.enabled -}}
 {{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "REDIS_PASSWORD" "key" (printf "redis-%s-password" .user)) }}
 - name: REDIS_URL
   value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:6379/0" .user (include "livevote.redisHost" .ctx) | quote }}
-{{- else -}}
+{{- else if eq $r.external.mode "standalone" -}}
 {{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "REDIS_URL" "key" (printf "redis-%s-url" .user)) }}
+{{- else -}}
+{{ include "livevote.secretEnv" (dict "ctx" .ctx "name" "REDIS_PASSWORD" "key" (printf "redis-%s-password" .user)) }}
+- name: REDIS_USERNAME
+  value: {{ .user | quote }}
+{{- if eq $r.external.mode "sentinel" }}
+- name: REDIS_SENTINELS
+  value: {{ join "," $r.external.sentinels | quote }}
+- name: REDIS_SENTINEL_NAME
+  value: {{ $r.external.sentinelName | quote }}
+{{- with $r.external.sentinelUsername }}
+- name: REDIS_SENTINEL_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- /* Optional: set only where the Secret has the key (sentinelPassword, or an existingSecret's). */}}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "livevote.credentialsSecretName" .ctx }}
+      key: redis-sentinel-password
+      optional: true
+{{- else }}
+- name: REDIS_CLUSTER_NODES
+  value: {{ join "," $r.external.clusterNodes | quote }}
+{{- end }}
+{{- end }}
+{{- if and (not $r.enabled) $r.external.caSecret }}
+- name: REDIS_CA_FILE
+  value: /etc/livevote/redis-ca/ca.crt
+{{- end }}
+{{- if $r.streamShards }}
+- name: STREAM_SHARDS
+  value: {{ $r.streamShards | quote }}
+{{- end }}
 {{- end -}}
+
+{{/* The CA Secrets of an external Redis and PostgreSQL, as volumes and mounts of the server and consumer. */}}
+{{- define "livevote.caVolumes" -}}
+{{- if and (not .Values.redis.enabled) .Values.redis.external.caSecret }}
+- name: redis-ca
+  secret:
+    secretName: {{ .Values.redis.external.caSecret }}
+    items: [{key: ca.crt, path: ca.crt}]
+{{- end }}
+{{- if and (not .Values.postgresql.enabled) .Values.postgresql.external.caSecret }}
+- name: postgres-ca
+  secret:
+    secretName: {{ .Values.postgresql.external.caSecret }}
+    items: [{key: ca.crt, path: ca.crt}]
+{{- end }}
+{{- end -}}
+{{- define "livevote.caMounts" -}}
+{{- if and (not .Values.redis.enabled) .Values.redis.external.caSecret }}
+- name: redis-ca
+  mountPath: /etc/livevote/redis-ca
+  readOnly: true
+{{- end }}
+{{- if and (not .Values.postgresql.enabled) .Values.postgresql.external.caSecret }}
+- name: postgres-ca
+  mountPath: /etc/livevote/postgres-ca
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* DATABASE_URL for a role: (dict "ctx" $ "role" "server") */}}
@@ -237,6 +298,9 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
   to:
     {{- include "livevote.componentPeer" (dict "ctx" $ctx "component" "redis") | nindent 4 }}
   {{- end }}
+{{- if and (not $ctx.Values.redis.enabled) (eq $ctx.Values.redis.external.mode "sentinel") }}
+- ports: [{protocol: TCP, port: {{ $ctx.Values.redis.external.sentinelPort }}}]
+{{- end }}
 {{- end }}
 - ports: [{protocol: TCP, port: {{ ternary 5432 $ctx.Values.postgresql.external.port $ctx.Values.postgresql.enabled }}}]
   {{- if $ctx.Values.postgresql.enabled }}

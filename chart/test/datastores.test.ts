@@ -5,7 +5,7 @@
  * its code does and nothing else.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
@@ -82,7 +82,7 @@ function localAclRules(lines: string[]) {
 const renderCopy = (dir: string) => run(tool('helm'), ['template', RELEASE, dir, '--namespace', RELEASE_NS]);
 
 describe('bundled Redis: ACL users and persistence', () => {
-  const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
+  const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', scaler: 'scaler-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
   let port = 0;
   let proc: ChildProcess;
   const clients: Redis[] = [];
@@ -99,7 +99,7 @@ describe('bundled Redis: ACL users and persistence', () => {
     mkdirSync(aclDir);
     mkdirSync(dataDir);
     const script = replaceOnce(cm.data['write-acl.sh'], '> /acl/users.acl', `> ${aclDir}/users.acl`);
-    const env = { PATH: process.env.PATH, REDIS_SERVER_PASSWORD: passwords.server, REDIS_CONSUMER_PASSWORD: passwords.consumer, REDIS_PROBE_PASSWORD: passwords.probe, REDIS_ADMIN_PASSWORD: passwords.admin };
+    const env = { PATH: process.env.PATH, REDIS_SERVER_PASSWORD: passwords.server, REDIS_CONSUMER_PASSWORD: passwords.consumer, REDIS_SCALER_PASSWORD: passwords.scaler, REDIS_PROBE_PASSWORD: passwords.probe, REDIS_ADMIN_PASSWORD: passwords.admin };
     const w = run('sh', ['-c', script], { env });
     expect(w.status, w.stderr).toBe(0);
     const acl = readFileSync(join(aclDir, 'users.acl'), 'utf8');
@@ -132,6 +132,15 @@ describe('bundled Redis: ACL users and persistence', () => {
     const admin = connect('admin', passwords.admin);
     await admin.connect();
     expect(await admin.ping()).toBe('PONG');
+  });
+
+  it('stops the ACL writer, naming the variable, when a password is missing', () => {
+    const script = replaceOnce(configMap('redis').data['write-acl.sh'], '> /acl/users.acl', `> ${join(tmp, 'never.acl')}`);
+    const env = { PATH: process.env.PATH, REDIS_SERVER_PASSWORD: passwords.server, REDIS_CONSUMER_PASSWORD: passwords.consumer, REDIS_PROBE_PASSWORD: passwords.probe, REDIS_ADMIN_PASSWORD: passwords.admin };
+    const w = run('sh', ['-c', script], { env });
+    expect(w.status).not.toBe(0);
+    expect(w.stderr).toContain('REDIS_SCALER_PASSWORD');
+    expect(existsSync(join(tmp, 'never.acl'))).toBe(false);
   });
 
   it('renders the chart\'s ACL users and the local stack\'s from the one file, chart/files/redis-acl.json', () => {

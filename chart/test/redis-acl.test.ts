@@ -29,7 +29,7 @@ import { chartDir, render, run } from './lib.ts';
 
 const PREFIX = 'lv:';
 const keys = redisKeys(PREFIX);
-const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
+const passwords = { server: 'server-pw-0123456789', consumer: 'consumer-pw-0123456789', scaler: 'scaler-pw-0123456789', probe: 'probe-pw-0123456789', admin: 'admin-pw-0123456789' };
 type User = keyof typeof passwords;
 const logger = createLogger('redis-acl-test', 'silent');
 
@@ -167,6 +167,14 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['consumer', 'XGROUP', 'CREATECONSUMER', 'lv:votes', CONSUMER_GROUP, 'x'],
   ['consumer', 'XINFO', 'STREAM', 'lv:votes'],
   ['consumer', 'EXPIRE', 'lv:votes', '1'],
+  // scaler (KEDA): reads the group's lag and the stream's length, nothing else
+  ['scaler', 'XADD', 'lv:votes', '*', 'vid', 'forged'],
+  ['scaler', 'XRANGE', 'lv:votes', '-', '+'],
+  ['scaler', 'XREADGROUP', 'GROUP', CONSUMER_GROUP, 'x', 'STREAMS', 'lv:votes', '>'],
+  ['scaler', 'XPENDING', 'lv:votes', CONSUMER_GROUP],
+  ['scaler', 'GET', 'lv:idem:x'],
+  ['scaler', 'HGETALL', 'lv:round'],
+  ['scaler', 'CONFIG', 'GET', 'maxmemory'],
   // consumer: the round state, the watcher hash and the sharded streams' writes are not its own
   ['consumer', 'HSET', 'lv:round', 'voting', 'open'],
   ['consumer', 'HGET', 'lv:round', 'voting'],
@@ -427,6 +435,15 @@ for (const source of Object.keys(SOURCES) as Source[]) {
     });
 
     if (source === 'chart') {
+      it('lets KEDA\'s scaler read what its lagCount trigger reads: INFO, XINFO GROUPS and XLEN', async () => {
+        await resetObservations();
+        const k = await plain('scaler');
+        expect(await k.info('server')).toMatch(/redis_version:7/);
+        expect(await k.call('XINFO', 'GROUPS', keys.votes)).toHaveLength(1);
+        expect(await k.xlen(keys.votes)).toBeGreaterThanOrEqual(0);
+        expect(await k.xlen('lv:{s0.1632}votes')).toBe(0);
+        expect(await denials('scaler')).toEqual([]);
+      });
       it('answers PING for the readiness probe', async () => {
         expect(await (await plain('probe')).ping()).toBe('PONG');
       });
@@ -437,7 +454,8 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       });
     }
 
-    const rows = FORBIDDEN.filter(([user]) => source === 'chart' || user !== 'probe');
+    // The local stack has no probe and no KEDA: those users are written switched off there.
+    const rows = FORBIDDEN.filter(([user]) => source === 'chart' || (user !== 'probe' && user !== 'scaler'));
     it.each(rows.map((row) => ({ name: row.join(' ').slice(0, 90), row })))('refuses $name with NOPERM', async ({ row: [user, ...command] }) => {
       // A fresh connection each time: a refused SUBSCRIBE or MULTI must not leave state behind.
       const c = await plain(user);
