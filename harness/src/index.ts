@@ -7,3 +7,5 @@ export { TallyWatcher } from './tally-watcher.ts';
 export * from './counts.ts';
 export * as images from './images.ts';
 export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
+export { startRedisCluster, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
+export { startSentinelSet, type SentinelSet, type SentinelSetOptions, type SentinelSetNode, type PromoteOptions } from './redis-sentinel.ts';
