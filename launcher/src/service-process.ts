@@ -40,7 +40,8 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     if (this.proc) return;
-    const env = { ...process.env, ...this.options.env };
+    // An undefined value unsets what this process inherited.
+    const env = Object.fromEntries(Object.entries({ ...process.env, ...this.options.env }).filter(([, v]) => v !== undefined));
     const proc = spawn(process.execPath, [this.options.entry], {
       env,
       stdio: this.options.inheritOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],

@@ -14,7 +14,8 @@ export const CONSUMER_ENTRY = `${root}consumer/src/main.ts`;
 
 export interface StackOptions {
   databaseUrl: string;
-  redisUrl: string;
+  /** REDIS_URL; leave it out to reach Redis by `env` (REDIS_SENTINELS…, REDIS_CLUSTER_NODES…) alone. */
+  redisUrl?: string;
   redisPrefix: string;
   /** Server port; 0 picks a free one (kept across restarts). */
   port?: number;
@@ -46,6 +47,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const port = options.port || (await freePort());
   const hostToken = options.hostToken ?? randomBytes(18).toString('base64url');
   const common = {
+    // Unset (not inherited) without a URL: two ways to reach Redis are a start-up error.
     REDIS_URL: options.redisUrl,
     DATABASE_URL: options.databaseUrl,
     REDIS_PREFIX: options.redisPrefix,
