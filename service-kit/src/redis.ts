@@ -100,6 +100,9 @@ export function createRedis(opts: RedisClientOptions): RedisClient {
       ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
       ...(target.tls ? { sentinelTLS: { ca: target.tls.ca }, enableTLSForSentinelMode: true } : {}),
       sentinelRetryStrategy: reconnectDelay,
+      // A Sentinel that accepts the connection but never answers (paused, partitioned) would hold
+      // the lookup of the primary forever; after this the next Sentinel in the list is asked.
+      sentinelCommandTimeout: 1000,
       // Follow a promoted primary: the Sentinels say which one it is; ask again after a failover.
       failoverDetector: true,
     });
