@@ -3,9 +3,11 @@
  * repository's own `npm start` on a free port (API only, rate limiting off), waits for /readyz
  * with a deadline, runs `npm run loadtest:check` in the current folder against it, and stops
  * the stack it started. REDIS_URL / DATABASE_URL / REDIS_PREFIX are passed through when set;
- * when not, `npm start` brings its own redis-server and embedded PostgreSQL.
+ * when not, `npm start` brings its own redis-server and embedded PostgreSQL. The stack runs with
+ * this run's HOST_TOKEN (the one given, or a new one), which the scripts get too (rounds.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@livevote/harness';
 
@@ -14,11 +16,12 @@ const READY_TIMEOUT_MS = Number(process.env.STACK_READY_TIMEOUT_MS ?? 180_000);
 
 const port = Number(process.env.LOADTEST_PORT ?? (await freePort()));
 const baseUrl = `http://127.0.0.1:${port}`;
+const hostToken = process.env.HOST_TOKEN || randomBytes(24).toString('base64url');
 let log = '';
 const stack = spawn('npm', ['start'], {
   cwd: repo,
   detached: true, // its own process group, so stopping it stops npm, node and the services
-  env: { ...process.env, PORT: String(port), RATE_LIMIT: 'off', CLIENT_DIR: '', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  env: { ...process.env, PORT: String(port), HOST_TOKEN: hostToken, RATE_LIMIT: 'off', CLIENT_DIR: '', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 let exited: number | null | undefined;
@@ -58,7 +61,7 @@ try {
   if (!(await ready())) {
     console.error(`loadtest: the stack did not become ready within ${READY_TIMEOUT_MS} ms (exit ${exited}). Its output:\n${log}`);
   } else {
-    const r = spawnSync('npm', ['run', 'loadtest:check'], { stdio: 'inherit', env: { ...process.env, BASE_URL: baseUrl } });
+    const r = spawnSync('npm', ['run', 'loadtest:check'], { stdio: 'inherit', env: { ...process.env, BASE_URL: baseUrl, HOST_TOKEN: hostToken } });
     code = r.status ?? 1;
     if (code !== 0) console.error(`loadtest: the stack's output:\n${log.slice(-8000)}`);
   }

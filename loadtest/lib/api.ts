@@ -21,6 +21,8 @@ export interface VoteStatus {
   id: string;
   counted: boolean;
   seq?: number;
+  /** The round the vote counts in; present once counted. */
+  round?: number;
 }
 
 export type Response = RefinedResponse<ResponseType | undefined>;
@@ -151,13 +153,13 @@ export function getVoteStatus(base: string, id: string, tags: Record<string, str
     body !== undefined &&
     body.id === id &&
     typeof body.counted === 'boolean' &&
-    (body.counted ? isCount(body.seq) : body.seq === undefined);
+    (body.counted ? isCount(body.seq) && isCount(body.round) && body.round > 0 : body.seq === undefined && body.round === undefined);
   check(res, {
     'vote status: 200': (r) => r.status === 200,
-    'vote status: {id, counted[, seq]} for this id': () => valid,
+    'vote status: {id, counted[, seq, round]} for this id': () => valid,
   });
   if (!valid || body === undefined) return null;
-  return body.counted ? { id, counted: true, seq: body.seq as number } : { id, counted: false };
+  return body.counted ? { id, counted: true, seq: body.seq as number, round: body.round as number } : { id, counted: false };
 }
 
 /** Fails unless the target says it is ready; run from setup() so a wrong BASE_URL stops at once. */
