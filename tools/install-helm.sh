@@ -65,39 +65,30 @@ else
   GOBIN="$bin" GOFLAGS=-buildvcs=false go install "sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION"
 fi
 
-# Gateway API CRDs, so kubectl-validate can check the Gateway, HTTPRoute and ReferenceGrant too.
-# They ship inside the Gateway API's Go module; the standard channel is what the chart targets.
-crds="$root/.tools/crds/gateway-api-$GATEWAY_API_VERSION"
-if [ -f "$crds/gateway.networking.k8s.io_httproutes.yaml" ]; then
-  echo "install-helm: Gateway API $GATEWAY_API_VERSION CRDs already in .tools/crds"
-else
-  dir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')
+# CRDs that ship inside a project's Go module, copied into .tools/crds/<folder> so kubectl-validate
+# can check the objects of those kinds too.
+copy_crds() { # <what> <folder> <module@version> <a file it must hold> <pattern inside the module>...
+  local what=$1 folder=$2 module=$3 marker=$4 crds="$root/.tools/crds/$2" dir pattern
+  shift 4
+  if [ -f "$crds/$marker" ]; then
+    echo "install-helm: $what CRDs already in .tools/crds/$folder"
+    return
+  fi
+  dir=$(go mod download -json "$module" | awk -F'"' '$2 == "Dir" { print $4 }')
   mkdir -p "$crds"
-  cp "$dir"/config/crd/standard/*.yaml "$crds/"
+  # shellcheck disable=SC2086 # the patterns are globs
+  for pattern in "$@"; do cp "$dir"/$pattern "$crds/"; done
   chmod u+w "$crds"/*.yaml
-  echo "install-helm: Gateway API $GATEWAY_API_VERSION CRDs copied to .tools/crds"
-fi
+  echo "install-helm: $what CRDs copied to .tools/crds/$folder"
+}
 
-# Prometheus Operator CRDs (ServiceMonitor, PrometheusRule), from its Go module like the Gateway API's.
-crds="$root/.tools/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
-if [ -f "$crds/monitoring.coreos.com_prometheusrules.yaml" ]; then
-  echo "install-helm: Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs already in .tools/crds"
-else
-  dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')
-  mkdir -p "$crds"
-  cp "$dir"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$crds/"
-  chmod u+w "$crds"/*.yaml
-  echo "install-helm: Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs copied to .tools/crds"
-fi
-
-# KEDA's ScaledObject and TriggerAuthentication CRDs (consumer.autoscaling.mode keda), from its Go module.
-crds="$root/.tools/crds/keda-$KEDA_VERSION"
-if [ -f "$crds/keda.sh_scaledobjects.yaml" ]; then
-  echo "install-helm: KEDA $KEDA_VERSION CRDs already in .tools/crds"
-else
-  dir=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')
-  mkdir -p "$crds"
-  cp "$dir"/config/crd/bases/keda.sh_{scaledobjects,triggerauthentications}.yaml "$crds/"
-  chmod u+w "$crds"/*.yaml
-  echo "install-helm: KEDA $KEDA_VERSION CRDs copied to .tools/crds"
-fi
+# Gateway API: the Gateway, HTTPRoute and ReferenceGrant; the standard channel is what the chart targets.
+copy_crds "Gateway API $GATEWAY_API_VERSION" "gateway-api-$GATEWAY_API_VERSION" "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" \
+  gateway.networking.k8s.io_httproutes.yaml 'config/crd/standard/*.yaml'
+# Prometheus Operator: ServiceMonitor and PrometheusRule (chart monitoring).
+copy_crds "Prometheus Operator $PROMETHEUS_OPERATOR_VERSION" "prometheus-operator-$PROMETHEUS_OPERATOR_VERSION" \
+  "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" monitoring.coreos.com_prometheusrules.yaml \
+  'example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml' 'example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml'
+# KEDA: ScaledObject and TriggerAuthentication (consumer.autoscaling.mode keda).
+copy_crds "KEDA $KEDA_VERSION" "keda-$KEDA_VERSION" "github.com/kedacore/keda/v2@$KEDA_VERSION" keda.sh_scaledobjects.yaml \
+  'config/crd/bases/keda.sh_scaledobjects.yaml' 'config/crd/bases/keda.sh_triggerauthentications.yaml'

@@ -392,15 +392,12 @@ export function parseClusterNodes(text: string): NodesLine[] {
 }
 
 
-class Node implements ClusterNode {
+/** A node as the drills see it: where its process is, and whether it runs. */
+export class ProcessNode {
   readonly host = HOST;
-  role: 'master' | 'replica' = 'master';
-  id = '';
   readonly proc: RedisNodeProcess;
-  readonly busPort: number;
-  constructor(proc: RedisNodeProcess, busPort: number) {
+  constructor(proc: RedisNodeProcess) {
     this.proc = proc;
-    this.busPort = busPort;
   }
   get port(): number {
     return this.proc.port;
@@ -413,6 +410,16 @@ class Node implements ClusterNode {
   }
   get running(): boolean {
     return this.proc.running;
+  }
+}
+
+class Node extends ProcessNode implements ClusterNode {
+  role: 'master' | 'replica' = 'master';
+  id = '';
+  readonly busPort: number;
+  constructor(proc: RedisNodeProcess, busPort: number) {
+    super(proc);
+    this.busPort = busPort;
   }
   toJSON() {
     return { host: this.host, port: this.port, pid: this.pid, role: this.role, busPort: this.busPort, id: this.id, running: this.running };

@@ -9,6 +9,7 @@ import {
   redisCommand,
   redisInfo,
   redisRole,
+  ProcessNode,
   RedisNodeProcess,
   startOnFreePorts,
   type HostPort,
@@ -114,25 +115,11 @@ export interface SentinelSet {
   stopAll(): Promise<void>;
 }
 
-class SetNode implements SentinelSetNode {
-  readonly host = HOST;
-  readonly proc: RedisNodeProcess;
+class SetNode extends ProcessNode implements SentinelSetNode {
   readonly kind: 'data' | 'sentinel';
   constructor(proc: RedisNodeProcess, kind: 'data' | 'sentinel') {
-    this.proc = proc;
+    super(proc);
     this.kind = kind;
-  }
-  get port(): number {
-    return this.proc.port;
-  }
-  get pid(): number {
-    return this.proc.pid;
-  }
-  get dir(): string {
-    return this.proc.dir;
-  }
-  get running(): boolean {
-    return this.proc.running;
   }
   get paused(): boolean {
     return this.proc.paused;
