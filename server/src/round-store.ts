@@ -18,12 +18,13 @@ function hostRound(row: HostRoundRow): HostRound {
   return { ...roundTally(row), openedAt: row.opened_at.toISOString(), closedAt: row.closed_at?.toISOString() ?? null };
 }
 
-const stateOf = (r: HostRound): RoundState => ({ round: r.round, voting: r.voting, results: r.results, seq: r.seq });
+/** The state as `rounds` records it: `seq` is its change's (`changed_seq`), what `state()` reads back. */
+const stateOf = (row: HostRoundRow): RoundState => ({ round: row.round, voting: row.voting, results: row.results, seq: Number(row.changed_seq) });
 
 /**
- * Owns the `rounds` table: the record of every round and its host state. A change takes the
- * `tallies` row lock (the one the consumer's batches take) and moves the tally seq, so screens
- * order host changes and counted votes in one sequence. `publish` runs inside the transaction,
+ * Owns the `rounds` table: the record of every round and its host state. A change moves the
+ * `tallies` row's part of the tally seq (the shards' batches move their own rows' parts), so
+ * screens order host changes and counted votes in one sequence. `publish` runs inside the transaction,
  * after the change and before COMMIT: it puts the state where votes read it (Redis), so that
  * once the host is answered, no vote can still be accepted by the old state; if it fails, the
  * change is rolled back and the host told to retry.
@@ -106,10 +107,14 @@ export class RoundStore {
       const current = await client.query<HostRoundRow>(HOST_ROUND);
       const row = current.rows[0];
       if (!row) throw new Error('no current round: run the migrations');
-      const round = hostRound(row);
-      await publish(stateOf(round));
+      await publish(stateOf(row));
       await client.query('COMMIT');
-      return round;
+      // Read again once committed, as the consumer does: a batch that committed while this change
+      // was open has read the old state with this change's seq (its shard's +1 for this one's +1);
+      // after COMMIT the seq counts both, so screens, which keep the higher seq, keep this one.
+      // The change stands whatever this read does: never answer it as failed (the host would retry).
+      const committed = await client.query<HostRoundRow>(HOST_ROUND).then((r) => r.rows[0], () => undefined);
+      return hostRound(committed ?? row);
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
       await client.query('ROLLBACK').catch(() => {});
