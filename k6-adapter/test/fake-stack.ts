@@ -43,7 +43,8 @@ export async function startFakeStack(fault: Fault = 'none'): Promise<FakeStack> 
     if (req.method === 'GET' && url.pathname.startsWith('/api/vote/')) {
       const id = decodeURIComponent(url.pathname.slice('/api/vote/'.length));
       const seq = countedIn.get(id);
-      return json(res, 200, seq === undefined ? { id, counted: false } : { id, counted: true, seq });
+      // As the real server answers: once counted, the seq and the round (one round here).
+      return json(res, 200, seq === undefined ? { id, counted: false } : { id, counted: true, seq, round: 1 });
     }
     if (req.method === 'POST' && url.pathname === '/api/vote' && fault !== 'no-vote-route') {
       let body = '';
