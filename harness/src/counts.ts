@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { CONSUMER_GROUP, redisKeys } from '@livevote/contract';
+import { CONSUMER_GROUP } from '@livevote/contract';
+import { shardKeys } from '@livevote/service-kit';
 
 /** Reads one number straight from PostgreSQL, bypassing the API's results cache. */
 async function countOne(databaseUrl: string, sql: string): Promise<number> {
@@ -18,12 +19,13 @@ export const appliedCount = (databaseUrl: string) => countOne(databaseUrl, 'SELE
 /** Every vote counted, over all rounds and shards. */
 export const tallyTotal = (databaseUrl: string) => countOne(databaseUrl, 'SELECT coalesce(sum(cats + dogs), 0) AS n FROM round_tallies');
 
-/** Entries delivered to the consumer group but not yet acknowledged. */
-export async function pendingCount(redisUrl: string, prefix: string): Promise<number> {
+/** Entries delivered to the consumer group but not yet acknowledged, over every stream shard. */
+export async function pendingCount(redisUrl: string, prefix: string, shards: number | null = null): Promise<number> {
   const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
-    const [n] = (await r.xpending(redisKeys(prefix).votes, CONSUMER_GROUP)) as [number];
-    return Number(n);
+    let pending = 0;
+    for (const k of shardKeys(prefix, shards)) pending += Number(((await r.xpending(k.votes, CONSUMER_GROUP)) as [number])[0]);
+    return pending;
   } finally {
     r.disconnect();
   }

@@ -14,36 +14,38 @@ afterEach(async () => {
   env = undefined;
 });
 
-it('consumer SIGKILL every few seconds across two consumers during 20,000 votes: 2xx = counted = applied', async () => {
-  env = await createTestEnv('fault_kills');
-  stack = await startStack({ ...env, consumers: 2, env: { RATE_LIMIT: 'off' }, consumerEnv: { CLAIM_IDLE_MS: '1500', CLAIM_EVERY_MS: '500', BATCH_SIZE: '200' } });
-  const s = stack;
-  const pour = new VotePourer(s.url, 32, 20_000);
-  pour.start();
-  let kills = 0;
-  const started = Date.now();
-  while (pour.sent < 20_000) {
-    // Kill each time another ~1,500 votes were counted: every few seconds, always mid-stream.
-    const seen = await tallyTotal(env.databaseUrl);
-    await vi.waitFor(async () => expect((await tallyTotal(env!.databaseUrl)) >= seen + 1500 || pour.sent >= 20_000, 'progress').toBe(true), { timeout: 60_000 });
-    if (pour.sent >= 20_000) break;
-    const victim = s.consumers[kills % 2]!;
-    await victim.kill();
-    kills++;
-    await victim.start();
-  }
-  await pour.finish();
-  const accepted = pour.accepted.size;
-  await expect.poll(() => tallyTotal(env!.databaseUrl), { message: 'all counted', timeout: 60_000 }).toBeGreaterThanOrEqual(accepted);
-  await expect.poll(() => pendingCount(env!.redisUrl, env!.redisPrefix), { message: 'nothing pending', timeout: 30_000 }).toBe(0);
-  const counted = await tallyTotal(env.databaseUrl);
-  const applied = await appliedCount(env.databaseUrl);
-  figure('consumer kills', { votes2xx: accepted, counted, applied, kills, pending: 0, seconds: (Date.now() - started) / 1000 });
-  expect(accepted).toBe(20_000);
-  expect(counted).toBe(accepted);
-  expect(applied).toBe(accepted);
-  expect(kills).toBeGreaterThanOrEqual(4);
-});
+for (const shards of [null, 3] as const) {
+  it(`consumer SIGKILL every few seconds across two consumers during 20,000 votes${shards ? `, STREAM_SHARDS=${shards}` : ''}: 2xx = counted = applied`, async () => {
+    env = await createTestEnv(shards ? 'fault_kills_sharded' : 'fault_kills');
+    stack = await startStack({ ...env, consumers: 2, env: { RATE_LIMIT: 'off', ...(shards ? { STREAM_SHARDS: String(shards) } : {}) }, consumerEnv: { CLAIM_IDLE_MS: '1500', CLAIM_EVERY_MS: '500', BATCH_SIZE: '200' } });
+    const s = stack;
+    const pour = new VotePourer(s.url, 32, 20_000);
+    pour.start();
+    let kills = 0;
+    const started = Date.now();
+    while (pour.sent < 20_000) {
+      // Kill each time another ~1,500 votes were counted: every few seconds, always mid-stream.
+      const seen = await tallyTotal(env.databaseUrl);
+      await vi.waitFor(async () => expect((await tallyTotal(env!.databaseUrl)) >= seen + 1500 || pour.sent >= 20_000, 'progress').toBe(true), { timeout: 60_000 });
+      if (pour.sent >= 20_000) break;
+      const victim = s.consumers[kills % 2]!;
+      await victim.kill();
+      kills++;
+      await victim.start();
+    }
+    await pour.finish();
+    const accepted = pour.accepted.size;
+    await expect.poll(() => tallyTotal(env!.databaseUrl), { message: 'all counted', timeout: 60_000 }).toBeGreaterThanOrEqual(accepted);
+    await expect.poll(() => pendingCount(env!.redisUrl, env!.redisPrefix, shards), { message: 'nothing pending', timeout: 30_000 }).toBe(0);
+    const counted = await tallyTotal(env.databaseUrl);
+    const applied = await appliedCount(env.databaseUrl);
+    figure(shards ? `consumer kills, STREAM_SHARDS=${shards}` : 'consumer kills', { votes2xx: accepted, counted, applied, kills, pending: 0, seconds: (Date.now() - started) / 1000 });
+    expect(accepted).toBe(20_000);
+    expect(counted).toBe(accepted);
+    expect(applied).toBe(accepted);
+    expect(kills).toBeGreaterThanOrEqual(4);
+  });
+}
 
 it('crash between COMMIT and XACK forced 100 times: re-deliveries leave the tallies unchanged', async () => {
   env = await createTestEnv('fault_commit_crash');
