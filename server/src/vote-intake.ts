@@ -239,6 +239,12 @@ export class VoteIntake {
       for (const g of group) g.settle({ ok: false, err });
       return;
     }
+    // ioredis re-routes a pipeline on MOVED only when every command in it failed the same way, and
+    // this one's WAIT succeeds wherever it lands: learn the new slot owner here, or every later
+    // tick goes to the old master again. Those votes were not run (503); the next ones go right.
+    if (results.some(([err]) => err && /^(MOVED|ASK) /.test(err.message)) && 'refreshSlotsCache' in this.redis) {
+      (this.redis as { refreshSlotsCache(): void }).refreshSlotsCache();
+    }
     const [waitErr, replicas] = results[group.length] ?? [new Error('no WAIT reply'), 0];
     const replicated = !waitErr && Number(replicas) >= (this.options.ackReplicas ?? 0);
     group.forEach((g, i) => {
