@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '@livevote/launcher';
+import { CLUSTER_SLOTS } from '@livevote/service-kit';
 
 // A real Redis Cluster of child processes for failover drills: every node a `redis-server` on
 // 127.0.0.1 with its own folder, config and AOF, stopped by PID. The process handling and the
@@ -266,6 +267,26 @@ export function confValue(value: string | number): string {
   return JSON.stringify(String(value));
 }
 
+/** The lines every node's config file starts with: where it listens, keeps its files and logs. */
+export function baseConf(port: number, dir: string, logName: string): string[] {
+  return [`port ${port}`, `bind ${HOST}`, `dir ${confValue(dir)}`, `logfile ${confValue(path.join(dir, logName))}`, 'daemonize no'];
+}
+
+/** A data node's users (its ACL file, written into `dir`) and how it authenticates to its primary. */
+export function authConf(dir: string, o: { acl?: string; requirepass?: string; masteruser?: string; masterauth?: string }): string[] {
+  const lines: string[] = [];
+  if (o.acl !== undefined) {
+    const file = path.join(dir, 'users.acl');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, o.acl.endsWith('\n') ? o.acl : `${o.acl}\n`);
+    lines.push(`aclfile ${confValue(file)}`);
+  }
+  if (o.requirepass !== undefined) lines.push(`requirepass ${confValue(o.requirepass)}`);
+  if (o.masteruser !== undefined) lines.push(`masteruser ${confValue(o.masteruser)}`);
+  if (o.masterauth !== undefined) lines.push(`masterauth ${confValue(o.masterauth)}`);
+  return lines;
+}
+
 /**
  * Starts a node on fresh free ports (`count` of them, e.g. client and bus port), building it with
  * `make`; if a port was taken in the meantime, retries (up to 3 times) on other ports.
@@ -287,7 +308,6 @@ export async function startOnFreePorts(count: number, used: Set<number>, make: (
 
 // --- the cluster -----------------------------------------------------------------------------
 
-export const CLUSTER_SLOTS = 16384;
 
 export interface RedisClusterOptions {
   /** Number of masters (at least 3). Default 3. */
@@ -458,24 +478,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const dir = path.join(root, String(port));
     mkdirSync(dir, { recursive: true });
     const lines = [
-      `bind ${HOST}`,
-      `dir ${confValue(dir)}`,
-      `logfile ${confValue(path.join(dir, 'redis.log'))}`,
-      'daemonize no',
+      ...baseConf(port!, dir, 'redis.log'),
       'save ""',
       `cluster-port ${busPort}`,
       `cluster-node-timeout ${nodeTimeout}`,
       'repl-diskless-sync-delay 0',
       'shutdown-timeout 2',
+      ...authConf(dir, { acl: options.acl, requirepass: options.requirepass, masteruser, masterauth }),
     ];
-    if (options.acl !== undefined) {
-      const file = path.join(dir, 'users.acl');
-      writeFileSync(file, options.acl.endsWith('\n') ? options.acl : `${options.acl}\n`);
-      lines.push(`aclfile ${confValue(file)}`);
-    }
-    if (options.requirepass !== undefined) lines.push(`requirepass ${confValue(options.requirepass)}`);
-    if (masteruser !== undefined) lines.push(`masteruser ${confValue(masteruser)}`);
-    if (masterauth !== undefined) lines.push(`masterauth ${confValue(masterauth)}`);
     const conf = path.join(dir, 'redis.conf');
     writeFileSync(conf, `${lines.join('\n')}\n`);
     const args = [conf, '--port', String(port), '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--appendonly', 'yes', '--appendfsync', 'always'];

@@ -9,6 +9,8 @@ import {
   redisCommand,
   redisInfo,
   redisRole,
+  authConf,
+  baseConf,
   ProcessNode,
   RedisNodeProcess,
   startOnFreePorts,
@@ -159,26 +161,14 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
   const buildData = (replicaOf?: number) => ([port]: number[]): RedisNodeProcess => {
     const dir = path.join(root, `redis-${port}`);
     const lines = [
-      `port ${port}`,
-      `bind ${HOST}`,
-      `dir ${confValue(dir)}`,
-      `logfile ${confValue(path.join(dir, 'redis.log'))}`,
-      'daemonize no',
+      ...baseConf(port!, dir, 'redis.log'),
       'save ""',
       'appendonly yes',
       'appendfsync always',
       'repl-diskless-sync-delay 0',
       'shutdown-timeout 2',
+      ...authConf(dir, { acl: options.acl, requirepass: options.requirepass, masteruser: auth?.username, masterauth: auth?.password }),
     ];
-    if (options.acl !== undefined) {
-      const file = path.join(dir, 'users.acl');
-      mkdirp(dir);
-      writeFileSync(file, options.acl.endsWith('\n') ? options.acl : `${options.acl}\n`);
-      lines.push(`aclfile ${confValue(file)}`);
-    }
-    if (options.requirepass !== undefined) lines.push(`requirepass ${confValue(options.requirepass)}`);
-    if (auth?.username !== undefined) lines.push(`masteruser ${confValue(auth.username)}`);
-    if (auth !== undefined) lines.push(`masterauth ${confValue(auth.password)}`);
     // In the file, not on the command line, so that what Sentinel rewrites (CONFIG REWRITE) holds on a restart.
     if (replicaOf !== undefined) lines.push(`replicaof ${HOST} ${replicaOf}`);
     mkdirp(dir);
@@ -203,11 +193,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     const dir = path.join(root, `sentinel-${port}`);
     mkdirp(dir);
     const lines = [
-      `port ${port}`,
-      `bind ${HOST}`,
-      `dir ${confValue(dir)}`,
-      `logfile ${confValue(path.join(dir, 'sentinel.log'))}`,
-      'daemonize no',
+      ...baseConf(port!, dir, 'sentinel.log'),
       'sentinel resolve-hostnames no',
       ...monitorLines(primaryPort),
     ];
