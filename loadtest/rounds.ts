@@ -14,7 +14,7 @@ import { check, fail, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { assertReady, castVote, getVoteStatus, newRunId, optionFor, voteKey } from './lib/api.ts';
+import { assertReady, castVote, newRunId, optionFor, voteKey, waitCounted } from './lib/api.ts';
 import { baseUrl, durationMs, int, k6Duration } from './lib/config.ts';
 import { pollUntil } from './lib/drain.ts';
 import { hostToken, listRounds, startRound, type RoundSummary } from './lib/host-api.ts';
@@ -102,9 +102,10 @@ export function teardown(data: RoundsSetup): void {
   // What each vote's status says: counted, and in which round.
   const want = new Map<number, Counts>();
   const misplaced: string[] = [];
+  const deadline = Date.now() + COUNT_TIMEOUT_MS;
   for (let n = 0; n < VOTES; n++) {
     const key = voteKey('rounds', data.runId, n);
-    const status = getVoteStatus(BASE_URL, key, { phase: 'teardown' });
+    const status = waitCounted(BASE_URL, key, deadline, { phase: 'teardown' });
     if (!status?.counted || status.round === undefined || status.round < data.first) {
       misplaced.push(`${key}: ${JSON.stringify(status)}`);
       continue;

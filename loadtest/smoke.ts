@@ -12,7 +12,7 @@ import { check, fail, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { castVote, getResults, getVoteStatus, optionFor, voteKey, type Results, beginRun, type SetupData } from './lib/api.ts';
+import { castVote, getResults, getVoteStatus, optionFor, voteKey, waitCounted, type Results, beginRun, type SetupData } from './lib/api.ts';
 import { baseUrl, durationMs, int, k6Duration, num } from './lib/config.ts';
 import { pollUntil } from './lib/drain.ts';
 import { summaryHandler, type SummaryData } from './lib/summary.ts';
@@ -107,9 +107,10 @@ export function teardown(data: SetupData): void {
 
   // Every vote of this run must be counted, in a tally no older than the one we just read.
   const uncounted: string[] = [];
+  const deadline = Date.now() + COUNT_TIMEOUT_MS;
   for (let n = 0; n < VOTES; n++) {
     const key = voteKey('smoke', data.runId, n);
-    const status = getVoteStatus(BASE_URL, key, { phase: 'teardown' });
+    const status = waitCounted(BASE_URL, key, deadline, { phase: 'teardown' });
     if (!status?.counted || (status.seq ?? Infinity) > reached.seq) uncounted.push(key);
   }
   const after = getResults(BASE_URL, { phase: 'teardown' }) ?? reached;

@@ -51,6 +51,12 @@ describe('k6 test adapter', () => {
     expect(code).toBe(0);
   });
 
+  it('passes the smoke script when vote status comes from a replica that lags (it waits, it does not read once)', async () => {
+    const { code, out } = await smoke('lagging-status');
+    expect(out).toContain('PASS smoke.ts');
+    expect(code).toBe(0);
+  });
+
   it('fails the smoke teardown when a vote is counted twice', async () => {
     const { code, out } = await smoke('double-count');
     expect(code).toBe(1);

@@ -7,7 +7,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'none' | 'double-count' | 'lose-votes' | 'no-vote-route' | 'frozen-stream';
+/** lagging-status: vote status is read from a replica that is behind (a counted vote reads "not counted" the first two times). */
+export type Fault = 'none' | 'double-count' | 'lose-votes' | 'no-vote-route' | 'frozen-stream' | 'lagging-status';
 
 export interface FakeStack {
   url: string;
@@ -17,6 +18,7 @@ export interface FakeStack {
 export async function startFakeStack(fault: Fault = 'none'): Promise<FakeStack> {
   const tally = { cats: 0, dogs: 0, total: 0, seq: 0, updatedAt: new Date().toISOString() };
   const countedIn = new Map<string, number>();
+  const statusReads = new Map<string, number>();
   const seen = new Map<string, string>();
   const streams = new Set<http.ServerResponse>();
   let nextId = 1;
@@ -42,7 +44,9 @@ export async function startFakeStack(fault: Fault = 'none'): Promise<FakeStack> 
     if (req.method === 'GET' && url.pathname === '/api/results') return json(res, 200, tally);
     if (req.method === 'GET' && url.pathname.startsWith('/api/vote/')) {
       const id = decodeURIComponent(url.pathname.slice('/api/vote/'.length));
-      const seq = countedIn.get(id);
+      statusReads.set(id, (statusReads.get(id) ?? 0) + 1);
+      const lagging = fault === 'lagging-status' && (statusReads.get(id) ?? 0) <= 2;
+      const seq = lagging ? undefined : countedIn.get(id);
       // As the real server answers: once counted, the seq and the round (one round here).
       return json(res, 200, seq === undefined ? { id, counted: false } : { id, counted: true, seq, round: 1 });
     }

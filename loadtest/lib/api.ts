@@ -162,6 +162,19 @@ export function getVoteStatus(base: string, id: string, tags: Record<string, str
   return body.counted ? { id, counted: true, seq: body.seq as number, round: body.round as number } : { id, counted: false };
 }
 
+/**
+ * GET /api/vote/:id until it says counted, or until `deadline` (epoch ms): vote status may come
+ * from a read replica (DATABASE_READ_URL) that is a moment behind the tallies, so one read that
+ * says "not counted" proves nothing. Returns the last status read.
+ */
+export function waitCounted(base: string, id: string, deadline: number, tags: Record<string, string> = {}): VoteStatus | null {
+  for (;;) {
+    const status = getVoteStatus(base, id, tags);
+    if (status?.counted || Date.now() >= deadline) return status;
+    sleep(0.1);
+  }
+}
+
 /** Fails unless the target says it is ready; run from setup() so a wrong BASE_URL stops at once. */
 export function assertReady(base: string): void {
   const res = http.get(`${base}/readyz`, { tags: { name: 'GET /readyz' }, responseCallback: READ_OK, timeout: '10s' });
