@@ -40,8 +40,8 @@ export class ServiceProcess {
 
   async start(): Promise<void> {
     if (this.proc) return;
-    // An undefined value unsets what this process inherited.
-    const env = Object.fromEntries(Object.entries({ ...process.env, ...this.options.env }).filter(([, v]) => v !== undefined));
+    // An undefined value unsets what this process inherited (spawn leaves such keys out).
+    const env = { ...process.env, ...this.options.env };
     const proc = spawn(process.execPath, [this.options.entry], {
       env,
       stdio: this.options.inheritOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
