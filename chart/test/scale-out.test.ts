@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shardTags } from '@livevote/service-kit';
 import { streamShardsTable } from '../../tools/write-stream-shards.ts';
-import { chartDir, containersOf, envOf, helm, type K8s, render, selects, templateArgs, workloads } from './lib.ts';
+import { chartDir, envOf, helm, type K8s, render, selects, templateArgs, workloads } from './lib.ts';
 
 const PREFIX = 'lv:';
 const only = (docs: K8s[], kind: string) => docs.filter((d) => d.kind === kind);
@@ -169,19 +169,5 @@ describe('bundled data stores', () => {
     }
     const off = only(render([], ['redis.pdb.enabled=false', 'postgresql.pdb.enabled=false']), 'PodDisruptionBudget');
     expect(off.map((p) => p.metadata.labels['app.kubernetes.io/component']).sort()).toEqual(['client', 'consumer', 'server']);
-  });
-
-  it('every container refers only to Secret keys its Secret has (the scaler password included)', () => {
-    const docs = render(['ci/bundled-shards-keda-values.yaml']);
-    for (const w of workloads(docs)) {
-      for (const c of containersOf(w.podSpec)) {
-        for (const e of c.env ?? []) {
-          const ref = e.valueFrom?.secretKeyRef;
-          if (!ref || ref.optional) continue;
-          const secret = only(docs, 'Secret').find((s) => s.metadata.namespace === w.namespace && s.metadata.name === ref.name);
-          expect(Object.keys(secret?.data ?? secret?.stringData ?? {}), `${w.component} ${e.name}`).toContain(ref.key);
-        }
-      }
-    }
   });
 });
