@@ -344,7 +344,17 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
       await node.proc.start();
       return node;
     },
-    waitForFailover: (oldPrimaryPort, ms = 20_000) => waitForMaster(`a failover away from ${oldPrimaryPort}`, ms, (port) => port !== oldPrimaryPort),
+    // 60 s by default: a failover takes some 2.5 s here, but a split election is retried only after
+    // 2 × failover-timeout, and a sentinel whose timer was starved for 2 s (a loaded CI machine)
+    // stays in TILT, taking no action, for 30 s. On a time-out the sentinels' logs say which it was.
+    async waitForFailover(oldPrimaryPort, ms = 60_000) {
+      try {
+        return await waitForMaster(`a failover away from ${oldPrimaryPort}`, ms, (port) => port !== oldPrimaryPort);
+      } catch (err) {
+        const logs = sentinelNodes().map((s) => `--- sentinel ${s.port}${s.proc.paused ? ' (paused)' : ''}:\n${s.proc.log().split('\n').slice(-15).join('\n')}`);
+        throw new Error(`${(err as Error).message}\n${logs.join('\n')}`, { cause: err });
+      }
+    },
 
     async promote(replicaPort, opts = {}) {
       const ms = opts.timeoutMs ?? 20_000;

@@ -58,7 +58,7 @@ it('the primary SIGKILLed under load, one Sentinel paused all along: the service
   const oldPrimary = await set.primary();
   const t0 = Date.now();
   await set.kill(oldPrimary.port, 'SIGKILL');
-  const next = await set.waitForFailover(oldPrimary.port, 30_000);
+  const next = await set.waitForFailover(oldPrimary.port);
   const failoverMs = Date.now() - t0;
   // The promoted replica has no replica: with REDIS_ACK_REPLICAS=1 votes are 504 until the old
   // primary is back (as a pod would be) and the Sentinels have made it a replica.
@@ -101,7 +101,7 @@ for (const replicas of [0, 1] as const) {
     primaryAdmin.disconnect();
     await set.kill(oldPrimary.port, 'SIGKILL');
     await set.signal(replica.port, 'SIGCONT');
-    const promoted = await set.waitForFailover(oldPrimary.port, 30_000);
+    const promoted = await set.waitForFailover(oldPrimary.port);
     expect(promoted.port).toBe(replica.port);
     // The old primary comes back and the Sentinels make it a replica: it drops what only it held.
     await set.start(oldPrimary.port);
