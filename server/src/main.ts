@@ -145,8 +145,12 @@ const app = buildApp({
   rateLimits,
   ready: async () => {
     // Ready = can take votes (docs: DESIGN "What a 2xx, a 503 and ready mean"): PostgreSQL being
-    // away degrades results and vote status, never readiness.
-    return !shuttingDown && redis.status === 'ready' && intakeRedis.status === 'ready';
+    // away degrades results and vote status, never readiness; but a vote needs the round state in
+    // Redis, which a fresh start or a Redis that lost it gets only once PostgreSQL is read.
+    if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready') return false;
+    if (await stateCopy.present()) return true;
+    restoreRoundState();
+    return false;
   },
   clientHandler: config.CLIENT_DIR ? await loadClientHandler(config.CLIENT_DIR) : undefined,
 });

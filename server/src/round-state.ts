@@ -56,6 +56,12 @@ export class RoundStateCopy {
     return (await this.redis.setRoundState(key, state.round, state.voting, state.results, state.seq, force ? 'force' : '')) === 1;
   }
 
+  /** Whether every shard holds a copy: without one, a vote cannot be stored. */
+  async present(): Promise<boolean> {
+    const rounds = await Promise.all(this.options.keys.map((key) => this.redis.hget(key, 'round')));
+    return rounds.every((round) => round !== null);
+  }
+
   /** Compares the copy with the record and fixes it; concurrent callers share one run. */
   restore(): Promise<void> {
     this.restoring ??= this.restoreOnce().finally(() => {

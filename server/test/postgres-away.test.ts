@@ -1,5 +1,7 @@
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { redisKeys } from '@livevote/contract';
 import { castVote, createTestEnv, freePort, results, ServiceProcess, startStack, TEST_PG_ADMIN_URL, type Stack, type TestEnv } from '@livevote/harness';
 
 // PostgreSQL away for this server only: the test's own database refuses connections (ALLOW_CONNECTIONS
@@ -93,4 +95,25 @@ it('stays ready and takes votes while PostgreSQL is away; results serve the last
     return { cats, dogs, total, stale: stale ?? false, age: r.headers.get('age') };
   }, { message: 'fresh results with all three votes', timeout: 30_000 }).toEqual({ total: 3, cats: 2, dogs: 1, stale: false, age: null });
   await expect.poll(async () => (await get('/api/results', base2)).status, { message: 'the new server serves results', timeout: 15_000 }).toBe(200);
+});
+
+it('is not ready while Redis has lost the round state and PostgreSQL cannot restore it; ready, and taking votes, once it is restored', async () => {
+  const redis = new Redis(env.redisUrl);
+  try {
+    await refuseConnections();
+    await redis.del(redisKeys(env.redisPrefix).round);
+    // Ready means "can take votes", and without the round state no vote can be stored.
+    await expect.poll(async () => (await get('/readyz')).status, { message: 'unready without the round state', timeout: 10_000 }).toBe(503);
+    const refused = await castVote(stack.url, 'cats');
+    expect(refused.status).toBe(503);
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+
+    await allowConnections();
+    await expect.poll(async () => (await get('/readyz')).status, { message: 'ready once the state is restored', timeout: 30_000 }).toBe(200);
+    expect(await redis.hget(redisKeys(env.redisPrefix).round, 'round')).not.toBeNull();
+    expect((await castVote(stack.url, 'cats')).status).toBe(202);
+  } finally {
+    redis.disconnect();
+    await allowConnections();
+  }
 });
