@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { createTestEnv, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 export const CLIENT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const REPO_ROOT = path.resolve(CLIENT_ROOT, '..');
@@ -40,6 +41,43 @@ export async function launchBrowser(): Promise<Browser> {
       '--no-first-run',
     ],
   });
+}
+
+/** A built client served by a real stack, and one browser whose contexts `stop()` closes. */
+export interface E2eRig {
+  env: TestEnv;
+  stack: Stack;
+  browser: Browser;
+  newContext(options?: BrowserContextOptions): Promise<BrowserContext>;
+  stop(): Promise<void>;
+}
+
+export async function startE2eRig(name: string, env: Record<string, string> = {}): Promise<E2eRig> {
+  buildClient();
+  const testEnv = await createTestEnv(name);
+  const stack = await startStack({ ...testEnv, clientDir: BUILD_DIR, port: 0, env, serverEnv: { SHUTDOWN_GRACE_MS: '500', SSE_RETRY_MS: '500' } });
+  const browser = await launchBrowser().catch(async (err: unknown) => {
+    await stack.stop();
+    await testEnv.cleanup();
+    throw err;
+  });
+  const contexts: BrowserContext[] = [];
+  return {
+    env: testEnv,
+    stack,
+    browser,
+    async newContext(options) {
+      const context = await browser.newContext(options);
+      contexts.push(context);
+      return context;
+    },
+    async stop() {
+      for (const c of contexts) await c.close().catch(() => {});
+      await browser.close();
+      await stack.stop();
+      await testEnv.cleanup();
+    },
+  };
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -3,31 +3,21 @@
  * and the reveal; a presenter and a voter page follow live, in headless Debian Chromium.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { castMany, createTestEnv, publicResults, startStack, type Stack, type TestEnv } from '@livevote/harness';
-import { BUILD_DIR, axeScan, buildClient, launchBrowser, screenshot, testIdText, toNumber, waitForAttr } from './harness.ts';
+import type { Page } from 'playwright-core';
+import { castMany, publicResults, type Stack } from '@livevote/harness';
+import { axeScan, screenshot, startE2eRig, testIdText, toNumber, waitForAttr, type E2eRig } from './harness.ts';
 
-let env: TestEnv;
+let rig: E2eRig;
 let stack: Stack;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  buildClient();
-  env = await createTestEnv('host-e2e');
-  stack = await startStack({ ...env, clientDir: BUILD_DIR, port: 0, env: { RATE_LIMIT: 'off' }, serverEnv: { SHUTDOWN_GRACE_MS: '500', SSE_RETRY_MS: '500' } });
-  browser = await launchBrowser();
+  rig = await startE2eRig('host-e2e', { RATE_LIMIT: 'off' });
+  stack = rig.stack;
 });
-afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-  await stack?.stop();
-  await env?.cleanup();
-});
+afterAll(() => rig?.stop());
 
 async function open(route: string, options: { width?: number; height?: number; colorScheme?: 'light' | 'dark' } = {}): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: options.width ?? 1024, height: options.height ?? 768 }, colorScheme: options.colorScheme ?? 'light' });
-  contexts.push(context);
+  const context = await rig.newContext({ viewport: { width: options.width ?? 1024, height: options.height ?? 768 }, colorScheme: options.colorScheme ?? 'light' });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -7,21 +7,21 @@ import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { BrowserContextOptions, Page } from 'playwright-core';
 import { ROUTES } from '@livevote/contract/constants';
-import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, type TestEnv, castVote } from '@livevote/harness';
+import { RedisServer, ServiceProcess, createTestEnv, freePort, startStack, type Stack, castVote } from '@livevote/harness';
 import {
   BUILD_DIR,
   REPO_ROOT,
   RESULTS_DIR,
-  buildClient,
   axeScan,
-  launchBrowser,
   screenshot,
   testIdText,
   toNumber,
   waitForAttr,
+  startE2eRig,
   waitForNumberAtLeast,
+  type E2eRig,
 } from './harness.ts';
 
 const PHONE = { width: 360, height: 800 };
@@ -29,10 +29,8 @@ const PROJECTOR = { width: 1920, height: 1080 };
 const OLD_PROJECTOR = { width: 1024, height: 768 };
 const BUDGET_GZIP_BYTES = 60 * 1024;
 
-let env: TestEnv;
+let rig: E2eRig;
 let stack: Stack;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 interface Results {
   cats: number;
@@ -100,8 +98,7 @@ async function settledResults(page: Page, testId: string, field: 'cats' | 'total
 
 /** A page that records console errors (CSP violations show up there) and every request. */
 async function openPage(route: string, contextOptions: BrowserContextOptions = {}): Promise<{ page: Page; errors: string[]; requests: string[] }> {
-  const context = await browser.newContext({ viewport: PHONE, ...contextOptions });
-  contexts.push(context);
+  const context = await rig.newContext({ viewport: PHONE, ...contextOptions });
   const page = await context.newPage();
   const errors: string[] = [];
   const requests: string[] = [];
@@ -115,23 +112,10 @@ async function openPage(route: string, contextOptions: BrowserContextOptions = {
 }
 
 beforeAll(async () => {
-  buildClient();
-  env = await createTestEnv('client-e2e');
-  stack = await startStack({
-    ...env,
-    clientDir: BUILD_DIR,
-    port: 0,
-    serverEnv: { SHUTDOWN_GRACE_MS: '500', SSE_RETRY_MS: '500' },
-  });
-  browser = await launchBrowser();
+  rig = await startE2eRig('client-e2e');
+  stack = rig.stack;
 });
-
-afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-  await stack?.stop();
-  await env?.cleanup();
-});
+afterAll(() => rig?.stop());
 
 describe('voter page', () => {
   it('paints the current totals from the server, before any JavaScript runs', async () => {
@@ -278,8 +262,7 @@ describe('when votes come too fast', () => {
     const env2 = await createTestEnv('client-e2e-429');
     const limited = await startStack({ ...env2, clientDir: BUILD_DIR, port: 0, serverEnv: { RATE_LIMIT_VOTES_PER_MIN: '2', SHUTDOWN_GRACE_MS: '500' } });
     try {
-      const context = await browser.newContext({ viewport: PHONE });
-      contexts.push(context);
+      const context = await rig.newContext({ viewport: PHONE });
       const page = await context.newPage();
       await page.goto(`${limited.url}/`);
       await waitForAttr(page, 'connection', 'data-state', 'live');
@@ -319,8 +302,7 @@ describe('when Redis is down', () => {
     const env3 = await createTestEnv('client-e2e-503', `${redis.url}/0`);
     const own = await startStack({ ...env3, clientDir: BUILD_DIR, port: 0, serverEnv: { SHUTDOWN_GRACE_MS: '500' } });
     try {
-      const context = await browser.newContext({ viewport: PHONE });
-      contexts.push(context);
+      const context = await rig.newContext({ viewport: PHONE });
       const page = await context.newPage();
       const posts: { key: string; status: number }[] = [];
       page.on('response', async (res) => {
@@ -420,8 +402,7 @@ describe('accessibility, screenshots and budget', () => {
   });
 
   it('voter page JavaScript stays under 60 KB gzip and nothing comes from another origin', async () => {
-    const context = await browser.newContext({ viewport: PHONE });
-    contexts.push(context);
+    const context = await rig.newContext({ viewport: PHONE });
     const page = await context.newPage();
     const scripts = new Map<string, number>();
     const origins = new Set<string>();
