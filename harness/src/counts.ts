@@ -19,6 +19,23 @@ export const appliedCount = (databaseUrl: string) => countOne(databaseUrl, 'SELE
 /** Every vote counted, over all rounds and shards. */
 export const tallyTotal = (databaseUrl: string) => countOne(databaseUrl, 'SELECT coalesce(sum(cats + dogs), 0) AS n FROM round_tallies');
 
+/**
+ * Commits `cats` more votes to round 1 and a seq bump straight in PostgreSQL, as a consumer would,
+ * but with no PUBLISH: what a server misses while its subscription is away. Returns the new seq.
+ */
+export async function commitUnannounced(databaseUrl: string, cats: number): Promise<number> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    await db.query('UPDATE round_tallies SET cats = cats + $1 WHERE round = 1', [cats]);
+    await db.query('UPDATE tallies SET seq = seq + 1 WHERE id');
+    const { rows } = await db.query<{ seq: string }>('SELECT seq FROM current_round');
+    return Number(rows[0]!.seq);
+  } finally {
+    await db.end();
+  }
+}
+
 /** Entries delivered to the consumer group but not yet acknowledged, over every stream shard. */
 export async function pendingCount(redisUrl: string, prefix: string, shards: number | null = null): Promise<number> {
   const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });

@@ -3,11 +3,10 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { redisKeys } from '@livevote/contract';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany } from '@livevote/harness';
+import { commitUnannounced, createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany } from '@livevote/harness';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -147,13 +146,7 @@ describe('SSE limits', () => {
     const inflight = fetch(`${stack.url}/api/results`).then((r) => r.json());
     await expect.poll(() => proxy.tallyQueries, { message: 'the results query reached PostgreSQL', timeout: 5000 }).toBeGreaterThan(queriesBefore);
     // 2. A tally is committed whose PUBLISH the server never sees.
-    const db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
-    await db.query('UPDATE round_tallies SET cats = cats + 7 WHERE round = 1');
-    await db.query('UPDATE tallies SET seq = seq + 1 WHERE id');
-    const { rows } = await db.query<{ seq: string }>('SELECT seq FROM current_round');
-    await db.end();
-    const newSeq = Number(rows[0]!.seq);
+    const newSeq = await commitUnannounced(env.databaseUrl, 7);
     // 3. The subscription drops (only this server's subscriber, by id) and comes back.
     const subscriberIds = async () =>
       (await admin.client('LIST') as string).split('\n').filter((l) => / name=server:sub /.test(l)).map((l) => /id=(\d+)/.exec(l)![1]!);

@@ -2,9 +2,8 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany, castVote, results } from '@livevote/harness';
+import { commitUnannounced, createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, TallyWatcher, castMany, castVote, results } from '@livevote/harness';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -140,17 +139,12 @@ describe('GET /api/stream', () => {
 
     await redis.kill();
     // A tally committed while the subscriber was away: its PUBLISH never reached the server.
-    const db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
-    await db.query('UPDATE round_tallies SET cats = cats + 7 WHERE round = 1');
-    await db.query('UPDATE tallies SET seq = seq + 1 WHERE id');
-    const { rows } = await db.query<{ seq: string }>('SELECT seq FROM current_round');
-    await db.end();
+    const newSeq = await commitUnannounced(env.databaseUrl, 7);
     await redis.start();
     const back = Date.now();
     // The wait outlasts the 5 s promise, so the timing below is what decides: "resynced, but late"
     // fails there, with the time it took; "never resynced" fails here.
-    await expect.poll(() => behind(screens, (s) => s.latest?.seq === Number(rows[0]!.seq)), { message: 'screens not resynced', timeout: 20_000, interval: 20 }).toBe(0);
+    await expect.poll(() => behind(screens, (s) => s.latest?.seq === newSeq), { message: 'screens not resynced', timeout: 20_000, interval: 20 }).toBe(0);
     expect(Date.now() - back, 'ms from Redis back to every screen resynced').toBeLessThan(5000);
     for (const s of screens) expect(s.latest?.total).toBe(27);
   });
