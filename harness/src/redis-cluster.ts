@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '@livevote/launcher';
+import { freePort, killOnExit, RedisServer } from '@livevote/launcher';
 import { CLUSTER_SLOTS } from '@livevote/service-kit';
 
 // A real Redis Cluster of child processes for failover drills: every node a `redis-server` on
@@ -25,27 +25,6 @@ const HOST = '127.0.0.1';
 
 // --- child processes -------------------------------------------------------------------------
 
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function track(proc: ChildProcess): void {
-  liveChildren.add(proc);
-  proc.once('exit', () => liveChildren.delete(proc));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // Last resort if a test process exits without calling stopAll(): no redis-server outlives it.
-    process.on('exit', () => {
-      for (const p of liveChildren) {
-        try {
-          p.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    });
-  }
-}
-
 /** True while a process with this PID exists (a reaped child's PID is gone). */
 export function pidAlive(pid: number): boolean {
   try {
@@ -56,124 +35,12 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-const TERMINATING = new Set<NodeJS.Signals>(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGKILL']);
-
 /**
- * One redis-server (data node or sentinel) child process with its own folder; `start()` after an
- * exit restarts it with the very same command line (same config file, same data).
+ * A node of a Cluster or Sentinel set: `redis-server` with its config file (which Redis rewrites,
+ * so a restart keeps what it learnt), its log file, and up once PING answers PONG.
  */
-export class RedisNodeProcess {
-  readonly host = HOST;
-  /** PID of the current (or last) process. */
-  pid = 0;
-  /** Every PID this node has had, for "no leftover process" checks. */
-  readonly pids: number[] = [];
-  /** Set by SIGSTOP, cleared by SIGCONT: pollers skip a paused node instead of hanging on it. */
-  paused = false;
-  private proc: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
-  private output = '';
-
-  readonly port: number;
-  readonly dir: string;
-  readonly args: string[];
-  readonly auth: RedisAuth | undefined;
-  readonly logFile: string | undefined;
-
-  constructor(port: number, dir: string, args: string[], auth?: RedisAuth, logFile?: string) {
-    this.port = port;
-    this.dir = dir;
-    this.args = args;
-    this.auth = auth;
-    this.logFile = logFile;
-  }
-
-  get running(): boolean {
-    return this.proc !== null;
-  }
-
-  /** Running and not paused: safe to send a command to. */
-  get reachable(): boolean {
-    return this.running && !this.paused;
-  }
-
-  /** The end of the node's log (its logfile, else what it printed). */
-  log(): string {
-    let text = this.output;
-    if (this.logFile) {
-      try {
-        text = readFileSync(this.logFile, 'utf8');
-      } catch {
-        // not written yet
-      }
-    }
-    return text.slice(-3000);
-  }
-
-  /** Spawns the process and waits (polling PING, bounded) until it answers. */
-  async start(timeoutMs = 15_000): Promise<void> {
-    if (this.proc) return;
-    mkdirSync(this.dir, { recursive: true });
-    const proc = spawn('redis-server', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    track(proc);
-    this.output = '';
-    const keep = (d: Buffer) => (this.output = (this.output + d.toString()).slice(-4000));
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
-    this.proc = proc;
-    this.paused = false;
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    proc.once('exit', () => {
-      if (this.proc === proc) this.proc = null;
-    });
-    await new Promise<void>((resolve, reject) => {
-      proc.once('spawn', resolve);
-      proc.once('error', reject);
-    });
-    this.pid = proc.pid!;
-    this.pids.push(this.pid);
-    await pollUntil(`redis-server on port ${this.port} to answer PING`, timeoutMs, async () => {
-      if (this.proc !== proc) throw new Fatal(`redis-server on port ${this.port} exited at start:\n${this.log()}`);
-      const pong = await redisCommand(this.port, this.auth, ['PING'], 1000);
-      if (pong !== 'PONG') throw new Error(`PING answered ${String(pong)}`);
-      return true;
-    });
-  }
-
-  /**
-   * Sends a signal. SIGSTOP/SIGCONT return at once (and mark the node paused/resumed); SIGKILL waits
-   * for the exit; SIGTERM/SIGINT/SIGQUIT wait for a clean exit, then SIGKILL after `graceMs`; other
-   * signals are only sent.
-   */
-  async kill(signal: NodeJS.Signals = 'SIGKILL', graceMs = 5000): Promise<void> {
-    const proc = this.proc;
-    if (!proc) return;
-    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
-      proc.kill(signal);
-      this.paused = signal === 'SIGSTOP';
-      return;
-    }
-    proc.kill(signal);
-    if (!TERMINATING.has(signal)) return;
-    if (this.paused && signal !== 'SIGKILL') proc.kill('SIGCONT'); // a stopped process cannot handle SIGTERM
-    this.paused = false;
-    if (signal === 'SIGKILL') return this.exited;
-    let timer: NodeJS.Timeout | undefined;
-    const clean = await Promise.race([
-      this.exited.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (!clean) {
-      proc.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-
-  /** SIGTERM (a clean shutdown), then SIGKILL after `graceMs`. */
-  stop(graceMs = 5000): Promise<void> {
-    return this.kill('SIGTERM', graceMs);
-  }
+export function redisNode(port: number, dir: string, args: string[], auth: RedisAuth | undefined, logFile: string): RedisServer {
+  return new RedisServer({ port, dir, args, logFile, isUp: async () => (await redisCommand(port, auth, ['PING'], 1000)) === 'PONG' });
 }
 
 // --- commands and polling --------------------------------------------------------------------
@@ -291,7 +158,7 @@ export function authConf(dir: string, o: { acl?: string; requirepass?: string; m
  * Starts a node on fresh free ports (`count` of them, e.g. client and bus port), building it with
  * `make`; if a port was taken in the meantime, retries (up to 3 times) on other ports.
  */
-export async function startOnFreePorts(count: number, used: Set<number>, make: (ports: number[]) => RedisNodeProcess): Promise<RedisNodeProcess> {
+export async function startOnFreePorts(count: number, used: Set<number>, make: (ports: number[]) => RedisServer): Promise<RedisServer> {
   for (let attempt = 1; ; attempt++) {
     const ports = await freePorts(count, used);
     ports.forEach((p) => used.add(p));
@@ -415,8 +282,8 @@ export function parseClusterNodes(text: string): NodesLine[] {
 /** A node as the drills see it: where its process is, and whether it runs. */
 export class ProcessNode {
   readonly host = HOST;
-  readonly proc: RedisNodeProcess;
-  constructor(proc: RedisNodeProcess) {
+  readonly proc: RedisServer;
+  constructor(proc: RedisServer) {
     this.proc = proc;
   }
   get port(): number {
@@ -437,7 +304,7 @@ class Node extends ProcessNode implements ClusterNode {
   role: 'master' | 'replica' = 'master';
   id = '';
   readonly busPort: number;
-  constructor(proc: RedisNodeProcess, busPort: number) {
+  constructor(proc: RedisServer, busPort: number) {
     super(proc);
     this.busPort = busPort;
   }
@@ -472,9 +339,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const root = mkdtempSync(path.join(tmpdir(), 'lv-cluster-'));
   const nodes: Node[] = [];
   const used = new Set<number>();
-  const busPorts = new Map<RedisNodeProcess, number>();
+  const busPorts = new Map<RedisServer, number>();
 
-  const build = ([port, busPort]: number[]): RedisNodeProcess => {
+  const build = ([port, busPort]: number[]): RedisServer => {
     const dir = path.join(root, String(port));
     mkdirSync(dir, { recursive: true });
     const lines = [
@@ -489,7 +356,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const conf = path.join(dir, 'redis.conf');
     writeFileSync(conf, `${lines.join('\n')}\n`);
     const args = [conf, '--port', String(port), '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--appendonly', 'yes', '--appendfsync', 'always'];
-    const proc = new RedisNodeProcess(port!, dir, args, auth, path.join(dir, 'redis.log'));
+    const proc = redisNode(port!, dir, args, auth, path.join(dir, 'redis.log'));
     busPorts.set(proc, busPort!);
     return proc;
   };
@@ -650,7 +517,7 @@ export function runRedisCli(args: string[], password: string | undefined, timeou
     const env = { ...process.env };
     if (password !== undefined) env.REDISCLI_AUTH = password;
     const proc = spawn('redis-cli', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    track(proc);
+    killOnExit(proc);
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import type { RedisServer } from '@livevote/launcher';
 import {
   confValue,
   parseInfo,
@@ -12,7 +13,7 @@ import {
   authConf,
   baseConf,
   ProcessNode,
-  RedisNodeProcess,
+  redisNode,
   startOnFreePorts,
   type HostPort,
   type RedisAuth,
@@ -119,7 +120,7 @@ export interface SentinelSet {
 
 class SetNode extends ProcessNode implements SentinelSetNode {
   readonly kind: 'data' | 'sentinel';
-  constructor(proc: RedisNodeProcess, kind: 'data' | 'sentinel') {
+  constructor(proc: RedisServer, kind: 'data' | 'sentinel') {
     super(proc);
     this.kind = kind;
   }
@@ -158,7 +159,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
   const nodes: SetNode[] = [];
   const used = new Set<number>();
 
-  const buildData = (replicaOf?: number) => ([port]: number[]): RedisNodeProcess => {
+  const buildData = (replicaOf?: number) => ([port]: number[]): RedisServer => {
     const dir = path.join(root, `redis-${port}`);
     const lines = [
       ...baseConf(port!, dir, 'redis.log'),
@@ -174,7 +175,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     mkdirp(dir);
     const conf = path.join(dir, 'redis.conf');
     writeFileSync(conf, `${lines.join('\n')}\n`);
-    return new RedisNodeProcess(port!, dir, [conf], auth, path.join(dir, 'redis.log'));
+    return redisNode(port!, dir, [conf], auth, path.join(dir, 'redis.log'));
   };
 
   const monitorLines = (primaryPort: number) => {
@@ -189,7 +190,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     return lines;
   };
 
-  const buildSentinel = (primaryPort: number) => ([port]: number[]): RedisNodeProcess => {
+  const buildSentinel = (primaryPort: number) => ([port]: number[]): RedisServer => {
     const dir = path.join(root, `sentinel-${port}`);
     mkdirp(dir);
     const lines = [
@@ -199,7 +200,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     ];
     const conf = path.join(dir, 'sentinel.conf');
     writeFileSync(conf, `${lines.join('\n')}\n`);
-    return new RedisNodeProcess(port!, dir, [conf, '--sentinel'], undefined, path.join(dir, 'sentinel.log'));
+    return redisNode(port!, dir, [conf, '--sentinel'], undefined, path.join(dir, 'sentinel.log'));
   };
 
   const byPort = (port: number): SetNode => {
