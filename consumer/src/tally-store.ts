@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ResultsState, VoteOption, VotingState } from '@livevote/contract';
+import { ROUND_CHANGE_LOCK, type ResultsState, type VoteOption, type VotingState } from '@livevote/contract';
 import { isDataError } from './pg-errors.ts';
 
 export interface VoteToApply {
@@ -71,6 +71,11 @@ export class TallyStore {
     };
     try {
       await client.query('BEGIN');
+      // A round PostgreSQL does not show yet is being created by a host change that has put it in
+      // Redis but not committed: wait for that change (it holds this lock until COMMIT), so the
+      // round's foreign key sees it, instead of failing these votes as bad data.
+      const newestRound = votes.reduce((max, v) => Math.max(max, v.round ?? 0), 0);
+      await client.query('SELECT pg_advisory_xact_lock_shared($1) WHERE $2::int > (SELECT max(round) FROM rounds)', [ROUND_CHANGE_LOCK, newestRound]);
       // Locks this shard's row and takes its next seq; `counted_at` is the seq screens reach
       // once they show these votes (this shard's new seq plus every other part as committed).
       const locked = await client.query<{ counted_at: string }>(

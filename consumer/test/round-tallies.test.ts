@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUND_CHANGE_LOCK } from '@livevote/contract';
 import { createTestEnv, type TestEnv } from '@livevote/harness';
 import { MIGRATIONS_DIR, migrate } from '../src/migrate.ts';
 import { isDataError } from '../src/pg-errors.ts';
@@ -48,10 +49,42 @@ describe('TallyStore with rounds', () => {
     expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
   });
 
+  // A host change writes Redis's copy of the new round before its COMMIT, so votes naming the
+  // round can reach a consumer while the row is still uncommitted (invisible to its FK check).
+  for (const outcome of ['COMMIT', 'ROLLBACK'] as const) {
+    it(`waits for a host change that is creating the vote's round, then ${outcome === 'COMMIT' ? 'counts the vote in it' : 'refuses it as a data error'} (${outcome})`, async () => {
+      const host = await pool.connect();
+      try {
+        await host.query('BEGIN');
+        await host.query('SELECT pg_advisory_xact_lock($1)', [ROUND_CHANGE_LOCK]);
+        await host.query('UPDATE tallies SET seq = seq + 1 WHERE id');
+        const { rows } = await host.query<{ round: number }>('INSERT INTO rounds (round) SELECT max(round) + 1 FROM rounds RETURNING round');
+        const round = rows[0]!.round;
+        let settled = false;
+        const applying = store.applyBatch([{ vid: `uncommitted-round-${outcome}`, option: 'cats', round }]).finally(() => (settled = true));
+        applying.catch(() => {});
+        // Still waiting while the change is open: it has not failed on the foreign key.
+        await expect.poll(async () => (await pool.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = $1 AND NOT l.granted", [ROUND_CHANGE_LOCK])).rows[0]!.n, { message: 'the batch waits on the host change', timeout: 5000 }).toBe('1');
+        expect(settled).toBe(false);
+        await host.query(outcome);
+        if (outcome === 'COMMIT') {
+          expect((await applying).applied).toBe(1);
+          expect((await perRound())[round]).toEqual([1, 0]);
+        } else {
+          expect(isDataError(await applying.catch((e: unknown) => e))).toBe(true);
+        }
+      } finally {
+        await host.query('ROLLBACK').catch(() => {});
+        host.release();
+      }
+    });
+  }
+
   it('refuses a round the record does not know as a data error (isolated, then dead-lettered)', async () => {
+    const before = await perRound();
     const err = await store.applyBatch([{ vid: 'round-vote-99', option: 'cats', round: 99 }]).catch((e: unknown) => e);
     expect(isDataError(err)).toBe(true);
-    expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
+    expect(await perRound()).toEqual(before);
   });
 });
 

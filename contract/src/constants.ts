@@ -69,4 +69,11 @@ export function redisKeys(prefix: string) {
 export type RedisKeys = ReturnType<typeof redisKeys>;
 
 export const CONSUMER_GROUP = 'tally-writers';
+
+/**
+ * The PostgreSQL advisory lock a host change holds until its COMMIT (`pg_advisory_xact_lock`). A
+ * consumer batch naming a round PostgreSQL does not show yet waits on it (shared) instead of
+ * failing the round's foreign key while the change that creates the round is committing.
+ */
+export const ROUND_CHANGE_LOCK = 7_405_001;
 export const DEFAULT_REDIS_PREFIX = 'lv:';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { HostRound, ResultsState, RoundPatch, RoundSummary, VotingState } from '@livevote/contract';
+import { ROUND_CHANGE_LOCK, type HostRound, type ResultsState, type RoundPatch, type RoundSummary, type VotingState } from '@livevote/contract';
 import { roundTally, type CurrentRoundRow } from './tally-reader.ts';
 
 /** The state of the current round that the vote script needs, ordered by `seq` (its last host change). */
@@ -100,6 +100,9 @@ export class RoundStore {
     let failure: Error | undefined;
     try {
       await client.query('BEGIN');
+      // Until COMMIT: the Redis copy written below names a round only this transaction has, and
+      // consumers given votes for it wait on this lock rather than fail its foreign key.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ROUND_CHANGE_LOCK]);
       const { rows } = await client.query<{ seq: string }>('UPDATE tallies SET seq = seq + 1, updated_at = now() WHERE id RETURNING seq');
       const seq = Number(rows[0]?.seq ?? Number.NaN);
       if (!Number.isSafeInteger(seq)) throw new Error('tallies row is missing: run the migrations');

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ROUND_CHANGE_LOCK } from '@livevote/contract';
 import { shardKeys } from '@livevote/service-kit';
 import { createTestEnv, type TestEnv } from '@livevote/harness';
 import { RoundStore } from '../src/round-store.ts';
@@ -65,5 +66,26 @@ it('answers a change with a seq no batch committed meanwhile can also have', asy
     expect(round.seq).toBe(Number(rows[0]!.seq));
   } finally {
     batch.release();
+  }
+});
+
+it('holds the round-change lock from before the change until COMMIT, so a consumer naming the new round waits for it', async () => {
+  const other = await pool.connect();
+  try {
+    const tryShared = async () => (await other.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock_shared($1) AS ok', [ROUND_CHANGE_LOCK])).rows[0]!.ok;
+    const held: boolean[] = [];
+    const round = await store.startRound(async (s) => {
+      await other.query('BEGIN');
+      held.push(!(await tryShared()));
+      await other.query('ROLLBACK');
+      await copy.write(s);
+    });
+    expect(held).toEqual([true]);
+    await other.query('BEGIN');
+    expect(await tryShared()).toBe(true);
+    await other.query('ROLLBACK');
+    expect(round.voting).toBe('open');
+  } finally {
+    other.release();
   }
 });
