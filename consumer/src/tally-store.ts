@@ -48,6 +48,8 @@ export interface BatchOutcome {
  */
 export class TallyStore {
   private readonly pool: pg.Pool;
+  /** The newest round a COMMIT of this store has seen: rounds only grow, so every round up to it exists. */
+  private knownRound = 0;
 
   constructor(pool: pg.Pool) {
     this.pool = pool;
@@ -75,7 +77,9 @@ export class TallyStore {
       // Redis but not committed: wait for that change (it holds this lock until COMMIT), so the
       // round's foreign key sees it, instead of failing these votes as bad data.
       const newestRound = votes.reduce((max, v) => Math.max(max, v.round ?? 0), 0);
-      await client.query('SELECT pg_advisory_xact_lock_shared($1) WHERE $2::int > (SELECT max(round) FROM rounds)', [ROUND_CHANGE_LOCK, newestRound]);
+      if (newestRound > this.knownRound) {
+        await client.query('SELECT pg_advisory_xact_lock_shared($1) WHERE $2::int > (SELECT max(round) FROM rounds)', [ROUND_CHANGE_LOCK, newestRound]);
+      }
       // Locks this shard's row and takes its next seq; `counted_at` is the seq screens reach
       // once they show these votes (this shard's new seq plus every other part as committed).
       const locked = await client.query<{ counted_at: string }>(
@@ -118,6 +122,7 @@ export class TallyStore {
       )) as unknown as pg.QueryResult<CurrentRoundRow>[];
       const row = current[1]?.rows[0];
       if (!row) throw new TalliesRowMissingError();
+      this.knownRound = Math.max(this.knownRound, row.round);
       return {
         applied: added,
         duplicates: votes.length - added,
