@@ -131,7 +131,14 @@ export const RoundPatch = z
   .refine((p) => p.voting !== undefined || p.results !== undefined, { message: 'send "voting" ("open" or "closed"), "results" ("shown" or "hidden"), or both' });
 export type RoundPatch = z.infer<typeof RoundPatch>;
 
-/** `201` to `POST /api/host/rounds`: the new round, open, results shown, at 0 votes. */
+/**
+ * `POST /api/host/rounds` body (optional): how the new round starts, open and shown unless told
+ * otherwise, so a round meant for a reveal never shows a number, not even for a moment.
+ */
+export const RoundStart = z.strictObject({ voting: z.enum(VOTING_STATES).optional(), results: z.enum(RESULTS_STATES).optional() });
+export type RoundStart = z.infer<typeof RoundStart>;
+
+/** `201` to `POST /api/host/rounds`: the new round, at 0 votes, in the state asked for (open, results shown by default). */
 export const RoundCreated = z.strictObject({ round: roundNumber });
 export type RoundCreated = z.infer<typeof RoundCreated>;
 

@@ -1,19 +1,21 @@
-import express, { type ErrorRequestHandler, type Request, type Response, type Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
-import { ROUTES, RoundPatch, type HostRound, type RoundTally } from '@livevote/contract';
+import { ROUTES, RoundPatch, RoundStart, type HostRound, type RoundTally } from '@livevote/contract';
 import type { HostAuth } from './host-auth.ts';
 import type { ServerMetrics } from './metrics.ts';
-import type { RoundStore } from './round-store.ts';
+import { ChangeKeyReusedError, ChangeOutcomeUnknownError, type ChangeOutcome, type HostChange, type RoundStore } from './round-store.ts';
 import type { RoundStateCopy } from './round-state.ts';
 import { crossSiteGuard } from './cross-site-guard.ts';
 import { sendError } from './http-errors.ts';
 import { hasNoBody, jsonContentType } from './json-body.ts';
+import { BAD_IDEMPOTENCY_KEY, idempotencyKey } from './idempotency-key.ts';
 
 export interface HostRoutesOptions {
   auth: HostAuth;
   rounds: RoundStore;
-  /** Where votes read the round state; written inside each change's transaction. */
-  stateCopy: Pick<RoundStateCopy, 'write'>;
+  /** Where votes read the round state; written after each change's COMMIT, before its answer. */
+  stateCopy: Pick<RoundStateCopy, 'write' | 'restore'>;
   /** Tells every screen (all server processes) about a change; failures are logged, not fatal. */
   announce: (t: RoundTally) => Promise<void>;
   metrics: ServerMetrics;
@@ -24,6 +26,11 @@ export interface HostRoutesOptions {
 type Action = 'new_round' | 'voting_open' | 'voting_closed' | 'results_shown' | 'results_hidden' | 'session_opened' | 'session_closed';
 
 const tallyOf = ({ openedAt: _o, closedAt: _c, ...t }: HostRound): RoundTally => t;
+
+/** The audit actions of what a change did: only what it changed, so a no-op leaves no line. */
+function actionsOf({ changes, round }: ChangeOutcome): Action[] {
+  return changes.map((c) => (c === 'round' ? 'new_round' : c === 'voting' ? (round.voting === 'open' ? 'voting_open' : 'voting_closed') : round.results === 'shown' ? 'results_shown' : 'results_hidden'));
+}
 
 /**
  * The host's controls: sign in, start a round, open/close voting, hide/reveal results, and read
@@ -45,14 +52,6 @@ export function hostRoutes(options: HostRoutesOptions): Router {
     logger.warn({ err: (err as Error).message }, 'host action failed; nothing changed');
     sendError(res, 503, 'nothing changed: the database or Redis is unavailable; retry shortly', { retryAfterSeconds: 1 });
   };
-  const changed = async (req: Request, res: Response, round: HostRound, status: number, actions: Action[]) => {
-    for (const a of actions) audit(req, a, round);
-    await options.announce(tallyOf(round)).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'host change not announced; screens catch up on their next re-read'));
-    res.set('cache-control', 'no-store');
-    res.status(status).json(status === 201 ? { round: round.round } : round);
-  };
-  const write = (state: Parameters<RoundStateCopy['write']>[0]) => options.stateCopy.write(state, true).then(() => {});
-
   const guard = crossSiteGuard(options.allowedOrigins, 'cross-site host request refused', () => metrics.hostAuthFailures.inc({ reason: 'cross_site' }));
   router.use(ROUTES.hostSession.slice(0, ROUTES.hostSession.lastIndexOf('/')), guard);
 
@@ -84,46 +83,72 @@ export function hostRoutes(options: HostRoutesOptions): Router {
     }
   });
 
-  router.post(ROUTES.hostRounds, auth.require(), async (req, res) => {
-    let round: HostRound;
+  /**
+   * One host change, exactly once per Idempotency-Key: recorded in PostgreSQL, then put where
+   * votes read it (Redis, on REDIS_ACK_REPLICAS replicas), and only then answered. A change the
+   * record holds but Redis does not yet is answered 504, never 200: a vote could still be taken
+   * by the old state, and the host's retry with the same key puts it there.
+   */
+  const changeRound = async (req: Request, res: Response, change: HostChange) => {
+    const given = idempotencyKey(req);
+    if (given === null) return sendError(res, 400, BAD_IDEMPOTENCY_KEY);
+    const key = given ?? randomUUID();
+    let done: ChangeOutcome;
     try {
-      round = await rounds.startRound(write);
+      done = await rounds.change(key, change);
     } catch (err) {
+      if (err instanceof ChangeKeyReusedError) return sendError(res, 422, err.message);
+      if (err instanceof ChangeOutcomeUnknownError) {
+        metrics.dependencyErrors.inc({ dependency: 'postgres' });
+        logger.warn({ err: err.message, key }, 'host change outcome unknown: COMMIT sent, no answer');
+        return sendError(res, 504, 'outcome unknown: the change may have been made; retry with the same Idempotency-Key', { fields: { key } });
+      }
       return failed(res, err);
     }
-    await changed(req, res, round, 201, ['new_round']);
-  });
+    const inEffect = done.state !== null && (await options.stateCopy.write(done.state).catch(() => false));
+    if (!inEffect) {
+      metrics.dependencyErrors.inc({ dependency: 'redis' });
+      logger.warn({ key, round: done.round.round }, 'host change recorded but not yet where votes read it; the round-state check puts it there');
+      options.stateCopy.restore().catch(() => {});
+      return sendError(res, 504, 'recorded, not yet in effect: Redis did not take the change in time; retry with the same Idempotency-Key', { fields: { key } });
+    }
+    if (done.outcome === 'replayed') res.set('idempotent-replayed', 'true');
+    if (done.outcome === 'committed') {
+      for (const a of actionsOf(done)) audit(req, a, done.round);
+      await options.announce(tallyOf(done.round)).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'host change not announced; screens catch up on their next re-read'));
+    }
+    res.set('cache-control', 'no-store');
+    res.status(done.status).json(done.status === 201 ? { round: done.round.round } : done.round);
+  };
 
   const json = express.json({ limit: '1kb', strict: true, type: () => true });
-  router.patch(
-    ROUTES.hostRound,
-    auth.require(),
-    (req, res, next) => {
-      const type = jsonContentType(req.get('content-type'));
-      if (type !== 'json') return sendError(res, 415, type === 'not-utf8' ? 'JSON must be sent as UTF-8 (charset=utf-8 or none)' : 'send the change as application/json');
-      if (hasNoBody(req)) return sendError(res, 400, 'body is empty: send {"voting":"open"|"closed"} and/or {"results":"shown"|"hidden"}');
-      next();
-    },
-    json,
-    async (req, res) => {
-      const parsed = RoundPatch.safeParse(req.body);
-      if (!parsed.success) {
-        return sendError(res, 422, 'body must be {"voting":"open"|"closed","results":"shown"|"hidden"} (either or both)', {
-          fields: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
-        });
-      }
-      let round: HostRound;
-      try {
-        round = await rounds.update(parsed.data, write);
-      } catch (err) {
-        return failed(res, err);
-      }
-      const actions: Action[] = [];
-      if (parsed.data.voting) actions.push(parsed.data.voting === 'open' ? 'voting_open' : 'voting_closed');
-      if (parsed.data.results) actions.push(parsed.data.results === 'shown' ? 'results_shown' : 'results_hidden');
-      await changed(req, res, round, 200, actions);
-    },
-  );
+  /** A JSON body, or (when `optional`) none at all. */
+  const jsonBody = (optional: boolean, hint: string): RequestHandler => (req, res, next) => {
+    if (optional && hasNoBody(req)) {
+      req.body = {};
+      return next();
+    }
+    const type = jsonContentType(req.get('content-type'));
+    if (type !== 'json') return sendError(res, 415, type === 'not-utf8' ? 'JSON must be sent as UTF-8 (charset=utf-8 or none)' : 'send the change as application/json');
+    if (hasNoBody(req)) return sendError(res, 400, `body is empty: send ${hint}`);
+    json(req, res, next);
+  };
+  const invalid = (res: Response, hint: string, error: { issues: { path: PropertyKey[]; message: string }[] }) =>
+    sendError(res, 422, `body must be ${hint}`, { fields: { issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } });
+
+  const START_HINT = '{"voting":"open"|"closed","results":"shown"|"hidden"} (either, both or none) or no body';
+  router.post(ROUTES.hostRounds, auth.require(), jsonBody(true, START_HINT), async (req, res) => {
+    const parsed = RoundStart.safeParse(req.body);
+    if (!parsed.success) return invalid(res, START_HINT, parsed.error);
+    await changeRound(req, res, { kind: 'new-round', start: parsed.data });
+  });
+
+  const PATCH_HINT = '{"voting":"open"|"closed","results":"shown"|"hidden"} (either or both)';
+  router.patch(ROUTES.hostRound, auth.require(), jsonBody(false, PATCH_HINT), async (req, res) => {
+    const parsed = RoundPatch.safeParse(req.body);
+    if (!parsed.success) return invalid(res, PATCH_HINT, parsed.error);
+    await changeRound(req, res, { kind: 'patch', patch: parsed.data });
+  });
 
   // Body errors of the PATCH, answered here so they are not counted as vote rejections.
   const bodyErrors: ErrorRequestHandler = (err, _req, res, next) => {

@@ -17,7 +17,7 @@ import { TallySubscriber } from './tally-subscriber.ts';
 import { VoteIntake } from './vote-intake.ts';
 import { HostAuth } from './host-auth.ts';
 import { RoundStore } from './round-store.ts';
-import { RoundStateCopy } from './round-state.ts';
+import { RoundStateCopy, watchPrimaryChanges } from './round-state.ts';
 import { WatcherCount } from './watcher-count.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -40,6 +40,9 @@ const redis = createRedis({ target, role: 'request', name: 'server', logger, com
 // Votes have their own connection with no command timeout: once an XADD is written only its
 // reply tells whether it landed, so VoteIntake bounds the wait itself (VOTE_OUTCOME_WAIT_MS).
 const intakeRedis = createRedis({ target, role: 'request', name: 'server:intake', logger, commandTimeoutMs: null });
+// Host changes and restores wait for REDIS_ACK_REPLICAS like votes: a connection of their own
+// whose command timeout leaves room for that WAIT.
+const roundsRedis = createRedis({ target, role: 'request', name: 'server:rounds', logger, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS + (config.REDIS_ACK_REPLICAS > 0 ? config.REDIS_ACK_TIMEOUT_MS : 0) });
 const subscriberRedis = createRedis({ target, role: 'subscriber', name: 'server:sub', logger });
 const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-server', max: config.DATABASE_POOL_MAX, logger, statementTimeoutMs: 5000 });
 const readPool = config.DATABASE_READ_URL
@@ -49,6 +52,7 @@ const readPool = config.DATABASE_READ_URL
 try {
   await waitReady(redis, 30_000);
   await waitReady(intakeRedis, 30_000);
+  await waitReady(roundsRedis, 30_000);
 } catch (err) {
   logger.fatal({ err: (err as Error).message }, `cannot start: Redis unreachable (check ${target.mode === 'standalone' ? 'REDIS_URL' : target.mode === 'sentinel' ? 'REDIS_SENTINELS' : 'REDIS_CLUSTER_NODES'})`);
   process.exit(1);
@@ -81,8 +85,8 @@ const subscriber = new TallySubscriber({
   logger,
 });
 
-const rounds = new RoundStore(pool);
-const stateCopy = new RoundStateCopy({ redis, keys: shards.map((k) => k.round), rounds, logger });
+const rounds = new RoundStore(pool, { outcomeWaitMs: config.VOTE_OUTCOME_WAIT_MS });
+const stateCopy = new RoundStateCopy({ redis: roundsRedis, keys: shards.map((k) => k.round), rounds, logger, ackReplicas: config.REDIS_ACK_REPLICAS, ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS });
 const restoreRoundState = () =>
   void stateCopy.restore().catch((err) => logger.warn({ err: (err as Error).message }, 'round state not checked (PostgreSQL or Redis away); retrying'));
 // Each check also re-reads the current round for this process's screens, so a change whose
@@ -94,6 +98,9 @@ const roundCheck = setInterval(() => {
 }, config.ROUND_STATE_CHECK_MS);
 roundCheck.unref();
 restoreRoundState();
+// After a failover the new primary may hold an older copy (a change its replica never got):
+// no vote is taken until the copy is checked against PostgreSQL.
+watchPrimaryChanges(intakeRedis, () => stateCopy.suspect());
 const watchers = new WatcherCount({ redis, key: keys.watchers, instance: `${process.env.HOSTNAME ?? 'server'}:${process.pid}:${randomUUID().slice(0, 8)}`, local: () => hub.size, everyMs: config.WATCHERS_REPORT_MS });
 watchers.start();
 
@@ -121,6 +128,7 @@ const app = buildApp({
     stallMs: config.REDIS_COMMAND_TIMEOUT_MS,
     onLateOutcome: (outcome) => metrics.votesLateOutcome.inc({ outcome }),
     onNoRound: restoreRoundState,
+    roundStateTrusted: () => stateCopy.trusted,
   }),
   host: {
     auth: new HostAuth({ token: config.HOST_TOKEN, metrics, rateLimits }),
@@ -147,7 +155,7 @@ const app = buildApp({
     // Ready = can take votes (docs: DESIGN "What a 2xx, a 503 and ready mean"): PostgreSQL being
     // away degrades results and vote status, never readiness; but a vote needs the round state in
     // Redis, which a fresh start or a Redis that lost it gets only once PostgreSQL is read.
-    if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready') return false;
+    if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready' || !stateCopy.trusted) return false;
     if (await stateCopy.present()) return true;
     restoreRoundState();
     return false;
@@ -187,6 +195,7 @@ async function shutdown(signal: string): Promise<void> {
   await watchers.stop();
   redis.disconnect();
   intakeRedis.disconnect();
+  roundsRedis.disconnect();
   subscriberRedis.disconnect();
   await pool.end().catch(() => {});
   if (readPool !== pool) await readPool.end().catch(() => {});

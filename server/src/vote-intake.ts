@@ -69,8 +69,11 @@ export type CastResult =
   | { kind: 'not-stored'; id: string; reason: NotStoredReason }
   | { kind: 'unknown'; id: string };
 
-/** `no_round`: Redis holds no round state (it lost its data); the server restores it from PostgreSQL. */
-export type NotStoredReason = 'disconnected' | 'stalled' | 'refused' | 'no_round';
+/**
+ * `no_round`: Redis holds no round state (it lost its data); the server restores it from PostgreSQL.
+ * `unchecked`: the votes' connection reached another primary and its round state is not yet checked.
+ */
+export type NotStoredReason = 'disconnected' | 'stalled' | 'refused' | 'no_round' | 'unchecked';
 
 /** How a vote answered `unknown` turned out, once Redis answered after all. */
 export type LateOutcome = 'stored' | 'not_stored' | 'unknown';
@@ -105,6 +108,11 @@ export interface VoteIntakeOptions {
   onLateOutcome?: (outcome: LateOutcome) => void;
   /** Redis answered that it holds no round state: restore it (the vote itself gets a 503). */
   onNoRound?: () => void;
+  /**
+   * Whether the round state in Redis may be trusted; false after a failover until it has been
+   * checked against PostgreSQL (votes meanwhile are not sent: 503).
+   */
+  roundStateTrusted?: () => boolean;
 }
 
 type Settled = { ok: true; reply: Reply } | { ok: false; err: unknown };
@@ -154,6 +162,7 @@ export class VoteIntake {
     const id = idempotencyKey ?? uuidv7();
     if (this.redis.status !== 'ready') return { kind: 'not-stored', id, reason: 'disconnected' };
     if (this.stalled()) return { kind: 'not-stored', id, reason: 'stalled' };
+    if (this.options.roundStateTrusted?.() === false) return { kind: 'not-stored', id, reason: 'unchecked' };
 
     const ts = String(Date.now());
     const n = this.seq++;

@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Response, type Router } from 'express';
 import { IDEMPOTENCY_KEY_PATTERN, ROUTES, VoteRequest } from '@livevote/contract';
 import type { VoteIntake } from './vote-intake.ts';
 import type { TallyReader } from './tally-reader.ts';
@@ -7,6 +7,7 @@ import { sendError } from './http-errors.ts';
 import { hasNoBody, jsonContentType } from './json-body.ts';
 import { publicResults } from './results-view.ts';
 import { crossSiteGuard } from './cross-site-guard.ts';
+import { BAD_IDEMPOTENCY_KEY, idempotencyKey } from './idempotency-key.ts';
 
 export interface VoteRoutesOptions {
   intake: VoteIntake;
@@ -14,14 +15,6 @@ export interface VoteRoutesOptions {
   metrics: ServerMetrics;
   /** Origins besides the request's own that may POST votes. */
   allowedOrigins: readonly string[];
-}
-
-/** An sf-string per the Idempotency-Key draft: optional surrounding quotes. */
-function idempotencyKey(req: Request): string | undefined | null {
-  const raw = req.get('idempotency-key');
-  if (raw === undefined) return undefined;
-  const key = raw.trim().replace(/^"(.*)"$/, '$1');
-  return IDEMPOTENCY_KEY_PATTERN.test(key) ? key : null;
 }
 
 /** The vote was not stored (or the read failed): retrying shortly is safe. */
@@ -70,7 +63,7 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
       const key = idempotencyKey(req);
       if (key === null) {
         metrics.votesRejected.inc({ reason: 'invalid_idempotency_key' });
-        return sendError(res, 400, 'Idempotency-Key must be 8 to 128 characters of A-Z a-z 0-9 _ . : -');
+        return sendError(res, 400, BAD_IDEMPOTENCY_KEY);
       }
       const result = await options.intake.cast(parsed.data.option, key);
       if (result.kind === 'not-stored') {

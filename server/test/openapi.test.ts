@@ -112,7 +112,7 @@ function appWith(over: {
   const rateLimits: RateLimits = { votes: (_req, _res, next) => next(), streams: async () => over.streams ?? { allowed: true }, hostFailures: async () => ({ allowed: true }) };
   const metrics = createServerMetrics();
   const logger = createLogger('openapi-test', 'silent');
-  const rounds = { current: fail, list: fail, startRound: fail, update: fail, state: fail } as unknown as RoundStore;
+  const rounds = { current: fail, list: fail, change: fail, state: fail } as unknown as RoundStore;
   const deps: AppDeps = {
     intake,
     tallies,
@@ -123,7 +123,7 @@ function appWith(over: {
     allowedOrigins: [],
     rateLimits,
     ready: async () => over.ready ?? true,
-    host: { auth: new HostAuth({ token: HOST_TOKEN, metrics, rateLimits }), rounds, stateCopy: { write: fail }, announce: async () => {}, metrics, logger, allowedOrigins: [] },
+    host: { auth: new HostAuth({ token: HOST_TOKEN, metrics, rateLimits }), rounds, stateCopy: { write: fail, restore: fail }, announce: async () => {}, metrics, logger, allowedOrigins: [] },
     watchers: { total: over.watchers ?? (async () => 0) },
   };
   const app = buildApp(deps);
