@@ -8,7 +8,8 @@ let stack: Stack;
 
 beforeAll(async () => {
   env = await createTestEnv('host_rounds');
-  stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' } });
+  // Info level: the audit lines are read back from the server's output.
+  stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, serverEnv: { LOG_LEVEL: 'info' } });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -142,6 +143,64 @@ describe('host routes', () => {
     const parsed = frames.map((f) => Results.parse(JSON.parse(f)));
     for (const f of parsed.filter((p) => p.results === 'hidden')) expect([f.cats, f.dogs, f.total]).toEqual([null, null, null]);
     expect(parsed.filter((p) => p.results === 'hidden').length).toBeGreaterThan(0);
+  });
+
+  it('start a round hidden and/or closed when asked, so the presenter never flashes a number', async () => {
+    const before = await current();
+    const res = await host('/api/host/rounds', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ results: 'hidden', voting: 'closed' }) });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ round: before.round + 1 });
+    expect(await current()).toMatchObject({ round: before.round + 1, voting: 'closed', results: 'hidden', total: 0, closedAt: expect.any(String) });
+    expect(await publicResults(stack.url)).toMatchObject({ round: before.round + 1, results: 'hidden', cats: null });
+    expect((await castVote(stack.url, 'cats')).status).toBe(409);
+    const hiddenOnly = await host('/api/host/rounds', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"results":"hidden"}' });
+    expect(hiddenOnly.status).toBe(201);
+    expect(await current()).toMatchObject({ voting: 'open', results: 'hidden', closedAt: null });
+    expect((await castVote(stack.url, 'cats')).status).toBe(202);
+    await patch({ results: 'shown' });
+  });
+
+  it('answer bad POST bodies and keys with 400, 415 and 422 and start no round', async () => {
+    const before = await current();
+    const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => host('/api/host/rounds', { method: 'POST', headers, body });
+    expect((await post('{"results":', { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await post('{"results":')).status).toBe(400);
+    for (const body of ['{"results":"visible"}', '{"round":9}', '[]']) expect((await post(body)).status, body).toBe(422);
+    expect((await host('/api/host/rounds', { method: 'POST', headers: { 'idempotency-key': 'short' } })).status).toBe(400);
+    expect((await patch({ voting: 'open' }).then(() => host('/api/host/round', { method: 'PATCH', headers: { 'content-type': 'application/json', 'idempotency-key': 'bad key!' }, body: '{"voting":"open"}' }))).status).toBe(400);
+    expect((await current()).round).toBe(before.round);
+  });
+
+  it('make one change per Idempotency-Key: a retry answers the first result, the key for another change is a 422', async () => {
+    const before = await current();
+    const key = `host-once-${Date.now()}`;
+    const first = await host('/api/host/rounds', { method: 'POST', headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const again = await host('/api/host/rounds', { method: 'POST', headers: { 'idempotency-key': `"${key}"` } });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await again.json()).toEqual({ round: before.round + 1 });
+    expect((await current()).round).toBe(before.round + 1);
+    const misuse = await host('/api/host/round', { method: 'PATCH', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: '{"voting":"closed"}' });
+    expect(misuse.status).toBe(422);
+    expect(await misuse.json()).toEqual({ error: expect.stringMatching(/Idempotency-Key/) });
+    expect((await current()).voting).toBe('open');
+  });
+
+  it('answer a change that changes nothing with the round as it is: no seq moved, no audit line', async () => {
+    await patch({ results: 'hidden' });
+    const before = await current();
+    const audits = () => stack.server.output().split('\n').filter((l) => l.includes('"audit":"host"')).length;
+    const lines = audits();
+    const res = await patch({ results: 'hidden' });
+    expect(res.status).toBe(200);
+    expect(HostRound.parse(await res.json())).toMatchObject({ round: before.round, results: 'hidden', seq: before.seq });
+    expect((await current()).seq).toBe(before.seq);
+    expect(audits()).toBe(lines);
+    // A real change right after is audited: the count above was not blind.
+    await patch({ results: 'shown' });
+    await vi.waitFor(() => expect(audits()).toBe(lines + 1), { timeout: 5000 });
   });
 
   it('answer bad PATCH bodies with 400, 415 and 422 and change nothing', async () => {
