@@ -138,6 +138,13 @@ export type RoundPatch = z.infer<typeof RoundPatch>;
 export const RoundStart = z.strictObject({ voting: z.enum(VOTING_STATES).optional(), results: z.enum(RESULTS_STATES).optional() });
 export type RoundStart = z.infer<typeof RoundStart>;
 
+/**
+ * `504` to a host change: sent, and its outcome not learned in time (or recorded and not yet in
+ * Redis). `key` is the Idempotency-Key to retry with: the one sent, or the one the server chose.
+ */
+export const HostChangeUnknown = z.strictObject({ error: z.string(), key: z.string().regex(IDEMPOTENCY_KEY_PATTERN) });
+export type HostChangeUnknown = z.infer<typeof HostChangeUnknown>;
+
 /** `201` to `POST /api/host/rounds`: the new round, at 0 votes, in the state asked for (open, results shown by default). */
 export const RoundCreated = z.strictObject({ round: roundNumber });
 export type RoundCreated = z.infer<typeof RoundCreated>;

@@ -16,6 +16,8 @@ import {
   RoundCreated,
   RoundList,
   RoundPatch,
+  RoundStart,
+  HostChangeUnknown,
   Watchers,
   InvalidVoteBody,
   OutcomeUnknown,
@@ -64,6 +66,8 @@ function schemas(): Json {
     Watchers: jsonSchema(Watchers),
     HostRound: jsonSchema(HostRound),
     RoundPatch: jsonSchema(RoundPatch, 'input'),
+    RoundStart: jsonSchema(RoundStart, 'input'),
+    HostChangeUnknown: jsonSchema(HostChangeUnknown),
     RoundCreated: jsonSchema(RoundCreated),
     RoundList: jsonSchema(RoundList),
     // The SSE framing around the contract's Results: one event as its fields.
@@ -128,6 +132,14 @@ const parameters = {
       'Makes retries safe: the key becomes the vote ID, and the same key with the same vote answers the first result (`Idempotent-Replayed: true`); with another option it is a 422. An sf-string (draft-ietf-httpapi-idempotency-key-header): optionally in double quotes.',
     schema: { type: 'string', pattern: `^(?:${KEY}|"${KEY}")$` },
   },
+  HostIdempotencyKey: {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description:
+      'Makes a host change once: a retry with the same key answers the first result (`Idempotent-Replayed: true`) and changes nothing again, even when the first answer was lost; the key for another change is a 422. Kept 24 hours. An sf-string, optionally in double quotes.',
+    schema: { type: 'string', pattern: `^(?:${KEY}|"${KEY}")$` },
+  },
   VoteId: {
     name: 'id',
     in: 'path',
@@ -157,6 +169,12 @@ const responses = {
   }),
   HostForbidden: errorResponse('A cross-site request from a browser page (the same guard as votes).'),
   HostUnavailable: errorResponse('PostgreSQL or Redis is away: nothing changed. Retry after Retry-After.', { 'Retry-After': ref('headers', 'RetryAfter') }),
+  HostChangeUnknown: {
+    description:
+      'The change was sent to PostgreSQL and its outcome could not be learned in time, or it is recorded but Redis (where votes read the round state) did not take it in time: it may be made, or in effect, later. Retry with the same Idempotency-Key (`key`: the one sent, or the one the server chose).',
+    headers: { 'X-Request-Id': ref('headers', 'XRequestId') },
+    content: json(ref('schemas', 'HostChangeUnknown')),
+  },
 };
 
 const HOST_SECURITY = [{ hostToken: [] }, { hostSession: [] }];
@@ -304,10 +322,21 @@ function paths(): Json {
       post: api({
         operationId: 'startRound',
         tags: ['host'],
-        summary: 'Start a new round: the current one closes, the new one opens at 0 votes with results shown',
-        description: 'Votes accepted before still count to the round that accepted them.',
+        summary: 'Start a new round: the current one closes, the new one opens at 0 votes (open, results shown, unless the body says otherwise)',
+        description: 'Votes accepted before still count to the round that accepted them. Answered once votes can no longer be accepted by the old state.',
         security: HOST_SECURITY,
-        responses: { 201: { description: 'The new round.', content: json(ref('schemas', 'RoundCreated')) }, ...hostErrors, 503: ref('responses', 'HostUnavailable') },
+        parameters: [ref('parameters', 'HostIdempotencyKey')],
+        requestBody: { required: false, description: 'None, or at most 1 KB of UTF-8 JSON: how the round starts.', content: json(ref('schemas', 'RoundStart')) },
+        responses: {
+          201: { description: 'The new round.', headers: { 'Idempotent-Replayed': ref('headers', 'IdempotentReplayed') }, content: json(ref('schemas', 'RoundCreated')) },
+          400: errorResponse('Malformed JSON, or a malformed Idempotency-Key.'),
+          413: errorResponse('The body is over 1 KB.'),
+          415: errorResponse('A body that is not `application/json`, or a charset other than UTF-8.'),
+          422: { description: 'An unknown field or value, or an Idempotency-Key already used for another change.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json({ anyOf: [ref('schemas', 'InvalidVoteBody'), ref('schemas', 'ErrorBody')] }) },
+          ...hostErrors,
+          503: ref('responses', 'HostUnavailable'),
+          504: ref('responses', 'HostChangeUnknown'),
+        },
       }),
     },
     [ROUTES.hostRound]: {
@@ -322,16 +351,19 @@ function paths(): Json {
         operationId: 'changeRound',
         tags: ['host'],
         summary: 'Open or close voting, show or hide results (either or both)',
+        description: 'Answered once votes can no longer be accepted by the old state. A change to what already is answers the round as it is, and moves no seq.',
         security: HOST_SECURITY,
+        parameters: [ref('parameters', 'HostIdempotencyKey')],
         requestBody: { required: true, description: 'At most 1 KB of UTF-8 JSON.', content: json(ref('schemas', 'RoundPatch')) },
         responses: {
-          200: { description: 'The round after the change; every screen gets it at once over SSE.', content: json(ref('schemas', 'HostRound')) },
-          400: errorResponse('Malformed JSON or an empty body.'),
+          200: { description: 'The round after the change; every screen gets it at once over SSE.', headers: { 'Idempotent-Replayed': ref('headers', 'IdempotentReplayed') }, content: json(ref('schemas', 'HostRound')) },
+          400: errorResponse('Malformed JSON, an empty body, or a malformed Idempotency-Key.'),
           413: errorResponse('The body is over 1 KB.'),
           415: errorResponse('Not `application/json`, or a charset other than UTF-8.'),
-          422: { description: 'An unknown field or value, or neither field.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'InvalidVoteBody')) },
+          422: { description: 'An unknown field or value, neither field, or an Idempotency-Key already used for another change.', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json({ anyOf: [ref('schemas', 'InvalidVoteBody'), ref('schemas', 'ErrorBody')] }) },
           ...hostErrors,
           503: ref('responses', 'HostUnavailable'),
+          504: ref('responses', 'HostChangeUnknown'),
         },
       }),
     },
