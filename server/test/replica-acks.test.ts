@@ -66,4 +66,26 @@ describe('REDIS_ACK_REPLICAS=1', () => {
     }
     await vi.waitFor(async () => expect((await castVote(stack.url, 'dogs')).status).toBe(202), { timeout: 15_000, interval: 200 });
   });
+
+  it('answers a host change only once the replica holds it: 504 while the replica is stopped, the retry with its key 200 once it is back', async () => {
+    const change = (key: string) =>
+      fetch(`${stack.url}/api/host/round`, { method: 'PATCH', headers: { authorization: `Bearer ${stack.hostToken}`, 'content-type': 'application/json', 'idempotency-key': key }, body: '{"voting":"closed"}' });
+    const key = `host-unacked-${Date.now()}`;
+    process.kill(replicaPid, 'SIGSTOP');
+    try {
+      const res = await change(key);
+      expect(res.status).toBe(504);
+      expect(await res.json()).toEqual({ error: expect.stringMatching(/not yet in effect/), key });
+    } finally {
+      process.kill(replicaPid, 'SIGCONT');
+    }
+    await vi.waitFor(async () => {
+      const retry = await change(key);
+      expect(retry.status).toBe(200);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    }, { timeout: 15_000, interval: 200 });
+    expect((await castVote(stack.url, 'cats')).status).toBe(409);
+    const reopen = await fetch(`${stack.url}/api/host/round`, { method: 'PATCH', headers: { authorization: `Bearer ${stack.hostToken}`, 'content-type': 'application/json' }, body: '{"voting":"open"}' });
+    expect(reopen.status).toBe(200);
+  });
 });

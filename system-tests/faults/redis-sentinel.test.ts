@@ -140,3 +140,34 @@ for (const replicas of [0, 1] as const) {
     }
   });
 }
+
+it('a failover that loses the host\'s "closed" (REDIS_ACK_REPLICAS=0): the servers check the round state against PostgreSQL before taking a vote on the new primary', async () => {
+  // The periodic check far away: only the check on the switch to the new primary can save it.
+  const { set, stack } = await sentinelStack('sentinel_round_state', { REDIS_ACK_REPLICAS: '0', ROUND_STATE_CHECK_MS: '600000' });
+  const host = (method: string, path: string, body?: unknown) =>
+    fetch(`${stack.url}${path}`, { method, headers: { authorization: `Bearer ${stack.hostToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  expect((await castVote(stack.url, 'cats')).status).toBe(202);
+  const oldPrimary = await set.primary();
+  const replica = await set.replica();
+  let closed = 0;
+  // While both are masters, the host closes voting: the change reaches the old primary only.
+  await set.promote(replica.port, {
+    beforeDemote: async () => {
+      closed = (await host('PATCH', '/api/host/round', { voting: 'closed' })).status;
+    },
+  });
+  expect(closed).toBe(200);
+  expect((await set.primary()).port).toBe(replica.port);
+  expect(oldPrimary.port).not.toBe(replica.port);
+  // Every vote after the host was answered "closed": 409, or 503 while the check runs; never 202.
+  const statuses: number[] = [];
+  await expect
+    .poll(async () => {
+      const s = (await castVote(stack.url, 'dogs')).status;
+      statuses.push(s);
+      return s;
+    }, { message: 'votes refused as closed on the new primary', timeout: 30_000, interval: 50 })
+    .toBe(409);
+  figure('Redis Sentinel: the host\'s close lost in a failover, REDIS_ACK_REPLICAS=0', { statuses: statuses.reduce<Record<number, number>>((o, s) => ({ ...o, [s]: (o[s] ?? 0) + 1 }), {}) });
+  expect(statuses.filter((s) => s === 202)).toEqual([]);
+});
