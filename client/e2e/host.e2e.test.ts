@@ -114,6 +114,64 @@ describe('the host', () => {
     await host.getByTestId('host-open').click();
   });
 
+  it('starts a round hidden and closed from the dialog: the presenter never shows a number, and axe passes on the dialog', async () => {
+    const before = toNumber(await testIdText(host, 'host-round'));
+    const frames: string[] = [];
+    await presenter.exposeFunction('__frame', (f: string) => void frames.push(f));
+    await presenter.evaluate(() => {
+      const es = new EventSource('/api/stream');
+      es.addEventListener('tally', (e) => void (window as unknown as { __frame: (f: string) => void }).__frame((e as MessageEvent<string>).data));
+    });
+    await host.getByTestId('host-new-round').click();
+    await expect.poll(() => host.getByTestId('host-confirm').isVisible()).toBe(true);
+    expect(await serious(host)).toEqual([]);
+    await host.getByTestId('host-start-hidden').check();
+    await host.getByTestId('host-start-closed').check();
+    await screenshot(host, 'host-new-round-dialog-1024x768-light');
+    await host.getByTestId('host-confirm-yes').click();
+    await vi.waitFor(async () => expect(toNumber(await testIdText(host, 'host-round'))).toBe(before + 1), { timeout: 10_000 });
+    expect(await testIdText(host, 'host-results')).toBe('Results hidden');
+    expect(await testIdText(host, 'host-voting')).toBe('Voting closed');
+    await vi.waitFor(async () => expect(await testIdText(presenter, 'present-round')).toBe(`Round ${before + 1}`), { timeout: 10_000 });
+    expect(await presenter.getByTestId('present-hidden').isVisible()).toBe(true);
+    // Every frame of the new round, the first one included, came without numbers.
+    const newRound = frames.map((f) => JSON.parse(f) as { round: number; total: number | null }).filter((f) => f.round === before + 1);
+    expect(newRound.length).toBeGreaterThan(0);
+    expect(newRound.filter((f) => f.total !== null)).toEqual([]);
+    await host.getByTestId('host-open').click();
+    await host.getByTestId('host-reveal').click();
+    await vi.waitFor(async () => expect(await presenter.getByTestId('present-hidden').isVisible()).toBe(false), { timeout: 10_000 });
+  });
+
+  it('a change whose answer is lost is retried with its key: one round, not two', async () => {
+    const before = toNumber(await testIdText(host, 'host-round'));
+    const keys: string[] = [];
+    // The first POST reaches the real server, which starts the round; its answer never reaches the page.
+    let lost = false;
+    await host.route('**/api/host/rounds', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      keys.push((await route.request().allHeaders())['idempotency-key'] ?? '');
+      if (lost) return route.continue();
+      lost = true;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    try {
+      await host.getByTestId('host-new-round').click();
+      await expect.poll(() => host.getByTestId('host-confirm').isVisible()).toBe(true);
+      await host.getByTestId('host-confirm-yes').click();
+      await vi.waitFor(async () => expect(await testIdText(host, 'host-message')).toBe(`Round ${before + 1} started: voting open, results shown.`), { timeout: 15_000 });
+    } finally {
+      await host.unroute('**/api/host/rounds');
+    }
+    expect(keys.length).toBe(2);
+    expect(keys[1]).toBe(keys[0]);
+    const res = await fetch(`${stack.url}/api/host/rounds`, { headers: { authorization: `Bearer ${stack.hostToken}` } });
+    const { rounds } = (await res.json()) as { rounds: { round: number }[] };
+    expect(rounds.at(-1)?.round).toBe(before + 1);
+    expect(toNumber(await testIdText(host, 'host-round'))).toBe(before + 1);
+  });
+
   it('the host page in dark mode also passes axe', async () => {
     const { page } = await open('/host', { colorScheme: 'dark' });
     await waitForAttr(page, 'host', 'data-view', 'signed-out');

@@ -66,7 +66,9 @@ describe('a host change whose COMMIT misbehaves', () => {
     expect((await patch({ voting: 'open' })).status).toBe(200);
     // Long enough for several round-state checks to run while the COMMIT is held.
     const fired = proxy.armCommit({ kind: 'hold', ms: 1500 });
+    const sent = performance.now();
     const res = await patch({ voting: 'closed' }, key('hold'));
+    const answered = performance.now();
     await fired;
     expect(res.status).toBe(200);
     expect(HostRound.parse(await res.json()).voting).toBe('closed');
@@ -74,6 +76,7 @@ describe('a host change whose COMMIT misbehaves', () => {
     const until = performance.now() + 1000;
     const statuses: number[] = [];
     while (performance.now() < until) statuses.push((await castVote(stack.url, 'dogs', key('late'))).status);
+    console.info(`closed after a held COMMIT: ${Math.round(answered - sent)} ms to the answer, then ${statuses.length} votes in 1 s: ${JSON.stringify(statuses.reduce<Record<number, number>>((o, s) => ({ ...o, [s]: (o[s] ?? 0) + 1 }), {}))}`);
     expect(statuses.length).toBeGreaterThan(10);
     expect(statuses.filter((s) => s !== 409)).toEqual([]);
     expect((await patch({ voting: 'open' })).status).toBe(200);

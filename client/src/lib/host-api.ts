@@ -4,7 +4,7 @@
  * trade it for the cookie. Browser-only.
  */
 import { ROUTES } from '@livevote/contract/constants';
-import type { HostRound, RoundPatch, RoundSummary } from '@livevote/contract';
+import type { HostRound, RoundPatch, RoundStart, RoundSummary } from '@livevote/contract';
 
 /** The request carried no valid token or session (401). */
 export class NotSignedIn extends Error {
@@ -61,12 +61,44 @@ export async function listRounds(f?: Fetch): Promise<RoundSummary[]> {
   return ((await (await call(ROUTES.hostRounds, {}, f)).json()) as { rounds: RoundSummary[] }).rounds;
 }
 
-export async function startRound(f?: Fetch): Promise<number> {
-  return ((await (await call(ROUTES.hostRounds, { method: 'POST' }, f)).json()) as { round: number }).round;
+export interface ChangeOptions {
+  fetch?: Fetch;
+  /** Give up retrying after this long (the last failure is thrown). */
+  retryForMs?: number;
+  /** Waits between attempts (tests pass a quick one). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
-export async function changeRound(patch: RoundPatch, f?: Fetch): Promise<HostRound> {
-  return (await (await call(ROUTES.hostRound, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }, f)).json()) as HostRound;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends one host change with one Idempotency-Key, again with the same key while the answer says
+ * nothing changed yet (503), the outcome is unknown (504) or no answer came at all: the server
+ * makes the change once per key, so a retry can never start a second round.
+ */
+async function sendChange(path: string, init: RequestInit, options: ChangeOptions): Promise<Response> {
+  const key = crypto.randomUUID();
+  const deadline = Date.now() + (options.retryForMs ?? 20_000);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call(path, { ...init, headers: { ...(init.headers as Record<string, string>), 'idempotency-key': key } }, options.fetch);
+    } catch (err) {
+      const retryable = err instanceof TypeError || (err instanceof HostRequestFailed && (err.status === 503 || err.status === 504));
+      if (!retryable || Date.now() >= deadline) throw err;
+      const hinted = err instanceof HostRequestFailed && err.retryAfterSeconds ? err.retryAfterSeconds * 1000 : 0;
+      await (options.sleep ?? pause)(Math.min(Math.max(hinted, 250 * 2 ** attempt), 4000));
+    }
+  }
+}
+
+/** Starts the next round, open and shown unless `start` says otherwise. */
+export async function startRound(start: RoundStart = {}, options: ChangeOptions = {}): Promise<number> {
+  const body = Object.keys(start).length ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(start) } : {};
+  return ((await (await sendChange(ROUTES.hostRounds, { method: 'POST', ...body }, options)).json()) as { round: number }).round;
+}
+
+export async function changeRound(patch: RoundPatch, options: ChangeOptions = {}): Promise<HostRound> {
+  return (await (await sendChange(ROUTES.hostRound, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }, options)).json()) as HostRound;
 }
 
 /** The token in `#token=…` of the host link, if any. */
