@@ -73,9 +73,10 @@ export class TallyStore {
     };
     try {
       await client.query('BEGIN');
-      // A round PostgreSQL does not show yet is being created by a host change that has put it in
-      // Redis but not committed: wait for that change (it holds this lock until COMMIT), so the
-      // round's foreign key sees it, instead of failing these votes as bad data.
+      // A round PostgreSQL does not show yet can only come from a server of the previous release
+      // (it put a change in Redis before its COMMIT; servers now write Redis after it): wait for
+      // that change (it holds this lock until COMMIT), so the round's foreign key sees it,
+      // instead of failing these votes as bad data during a rolling upgrade.
       const newestRound = votes.reduce((max, v) => Math.max(max, v.round ?? 0), 0);
       if (newestRound > this.knownRound) {
         await client.query('SELECT pg_advisory_xact_lock_shared($1) WHERE $2::int > (SELECT max(round) FROM rounds)', [ROUND_CHANGE_LOCK, newestRound]);

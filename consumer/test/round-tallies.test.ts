@@ -49,8 +49,9 @@ describe('TallyStore with rounds', () => {
     expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
   });
 
-  // A host change writes Redis's copy of the new round before its COMMIT, so votes naming the
-  // round can reach a consumer while the row is still uncommitted (invisible to its FK check).
+  // A server of the previous release wrote Redis's copy of a new round before its COMMIT, so
+  // during a rolling upgrade votes naming the round can reach a consumer while the row is still
+  // uncommitted (invisible to its FK check).
   for (const outcome of ['COMMIT', 'ROLLBACK'] as const) {
     it(`waits for a host change that is creating the vote's round, then ${outcome === 'COMMIT' ? 'counts the vote in it' : 'refuses it as a data error'} (${outcome})`, async () => {
       const host = await pool.connect();

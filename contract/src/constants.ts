@@ -71,9 +71,10 @@ export type RedisKeys = ReturnType<typeof redisKeys>;
 export const CONSUMER_GROUP = 'tally-writers';
 
 /**
- * The PostgreSQL advisory lock a host change holds until its COMMIT (`pg_advisory_xact_lock`). A
- * consumer batch naming a round PostgreSQL does not show yet waits on it (shared) instead of
- * failing the round's foreign key while the change that creates the round is committing.
+ * The PostgreSQL advisory lock a host change holds until its COMMIT (`pg_advisory_xact_lock`).
+ * Taken shared, it waits for a change still committing: by a restore reading the record (never
+ * older than a change a host may have been told), by a server learning whether its COMMIT went
+ * through, and by a consumer batch naming a round PostgreSQL does not show yet.
  */
 export const ROUND_CHANGE_LOCK = 7_405_001;
 export const DEFAULT_REDIS_PREFIX = 'lv:';
