@@ -339,11 +339,14 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       sub.on('message', (_channel: string, message: string) => tallies.push(message));
       expect(await sub.subscribe(keys.tallyChannel)).toBe(1);
 
-      // The round state, written as a host change writes it (the round-state script), and checked
-      // as the servers check it (HGET).
-      const stateCopy = new RoundStateCopy({ redis: r, keys: [keys.round], rounds: { state: async () => ({ round: 1, voting: 'open', results: 'shown', seq: 1 }) }, logger });
-      expect(await stateCopy.write({ round: 1, voting: 'open', results: 'shown', seq: 1 }, true)).toBe(true);
+      // The round state, written as a host change writes it (the round-state script, which reads
+      // INFO replication to stamp the copy), and checked as readiness checks it.
+      const state = { round: 1, voting: 'open', results: 'shown', seq: 1 } as const;
+      const sharded = shardKeys(PREFIX, 2)[0]!.round;
+      const stateCopy = new RoundStateCopy({ redis: r, keys: [keys.round, sharded], rounds: { state: async () => state }, logger });
+      expect(await stateCopy.write(state)).toBe(true);
       await stateCopy.restore();
+      expect(await stateCopy.usable()).toBe(true);
 
       // Votes: one script, keyed or not (EVAL on the connection's first call, EVALSHA after, and
       // EVAL again once Redis lost its scripts); a replay refreshes its record (EXPIRE).
@@ -358,7 +361,6 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       expect(await admin.ttl(keys.idempotency('acl-key-00000001'))).toBeGreaterThan(3000);
       // REDIS_ACK_REPLICAS: the tick's scripts, then one WAIT (no replica here: short, so 504 "outcome
       // unknown"), on a sharded stream's keys (the patterns' {*} twins), which the consumer here does not read.
-      await admin.hset(shardKeys(PREFIX, 2)[0]!.round, { round: 1, voting: 'open', results: 'shown', seq: 1 });
       const acked = new VoteIntake({ redis: intakeRedis, shards: shardKeys(PREFIX, 2).slice(0, 1), ackReplicas: 1, ackTimeoutMs: 10, idempotencyWindowSeconds: 3600, outcomeWaitMs: 5000, stallMs: 5000 });
       expect((await acked.cast('cats', 'acl-key-00000003')).kind).toBe('unknown');
 

@@ -8,5 +8,5 @@ export * from './counts.ts';
 export * as images from './images.ts';
 export { startPgFaultProxy, type PgFaultProxy, type CommitFault } from './pg-fault-proxy.ts';
 export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
-export { startRedisCluster, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
+export { startRedisCluster, redisCommand, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
 export { startSentinelSet, type SentinelSet, type SentinelSetOptions, type SentinelSetNode, type PromoteOptions } from './redis-sentinel.ts';

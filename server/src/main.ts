@@ -17,7 +17,7 @@ import { TallySubscriber } from './tally-subscriber.ts';
 import { VoteIntake } from './vote-intake.ts';
 import { HostAuth } from './host-auth.ts';
 import { RoundStore } from './round-store.ts';
-import { RoundStateCopy, watchPrimaryChanges } from './round-state.ts';
+import { RoundStateCopy } from './round-state.ts';
 import { WatcherCount } from './watcher-count.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -98,9 +98,6 @@ const roundCheck = setInterval(() => {
 }, config.ROUND_STATE_CHECK_MS);
 roundCheck.unref();
 restoreRoundState();
-// After a failover the new primary may hold an older copy (a change its replica never got):
-// no vote is taken until the copy is checked against PostgreSQL.
-watchPrimaryChanges(intakeRedis, () => stateCopy.suspect());
 const watchers = new WatcherCount({ redis, key: keys.watchers, instance: `${process.env.HOSTNAME ?? 'server'}:${process.pid}:${randomUUID().slice(0, 8)}`, local: () => hub.size, everyMs: config.WATCHERS_REPORT_MS });
 watchers.start();
 
@@ -128,7 +125,6 @@ const app = buildApp({
     stallMs: config.REDIS_COMMAND_TIMEOUT_MS,
     onLateOutcome: (outcome) => metrics.votesLateOutcome.inc({ outcome }),
     onNoRound: restoreRoundState,
-    roundStateTrusted: () => stateCopy.trusted,
   }),
   host: {
     auth: new HostAuth({ token: config.HOST_TOKEN, metrics, rateLimits }),
@@ -155,8 +151,8 @@ const app = buildApp({
     // Ready = can take votes (docs: DESIGN "What a 2xx, a 503 and ready mean"): PostgreSQL being
     // away degrades results and vote status, never readiness; but a vote needs the round state in
     // Redis, which a fresh start or a Redis that lost it gets only once PostgreSQL is read.
-    if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready' || !stateCopy.trusted) return false;
-    if (await stateCopy.present()) return true;
+    if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready') return false;
+    if (await stateCopy.usable()) return true;
     restoreRoundState();
     return false;
   },

@@ -1,7 +1,8 @@
 import { ReplyError } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { VoteOption } from '@livevote/contract';
-import { shardOfKey, type RedisClient, type ShardKeys } from '@livevote/service-kit';
+import { followMoved, shardOfKey, type RedisClient, type ShardKeys } from '@livevote/service-kit';
+import { NODE_REPLID } from './round-state.ts';
 
 /**
  * Every vote is this one script, so the round that counts it is read atomically with the XADD:
@@ -16,8 +17,9 @@ import { shardOfKey, type RedisClient, type ShardKeys } from '@livevote/service-
  * is bounded by the votes of that window. A retry after it runs the XADD again with the same vote
  * ID, and the consumer's applied-votes table (kept APPLIED_RETENTION_HOURS) skips it.
  *
- * No round state at all (a Redis that lost its data) stores nothing: the server restores the
- * state from PostgreSQL and the vote is answered 503, safe to retry.
+ * No round state at all (a Redis that lost its data), or one stamped by another node (a failover
+ * carried it over, and it may miss a change the old primary took), stores nothing: the server
+ * restores the state from PostgreSQL and the vote is answered 503, safe to retry.
  */
 const CAST_VOTE = `
 if KEYS[3] then
@@ -28,8 +30,9 @@ if KEYS[3] then
     return {'prev', prev}
   end
 end
-local state = redis.call('HMGET', KEYS[1], 'round', 'voting')
+local state = redis.call('HMGET', KEYS[1], 'round', 'voting', 'replid')
 if not state[1] then return {'no-round'} end
+if state[3] ~= ${NODE_REPLID} then return {'unchecked'} end
 if state[2] ~= 'open' then return {'closed', state[1]} end
 redis.call('XADD', KEYS[2], '*', 'vid', ARGV[1], 'option', ARGV[2], 'ts', ARGV[3], 'round', state[1])
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4]) end
@@ -47,7 +50,7 @@ export function uuidv7(now = Date.now()): string {
   return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`;
 }
 
-type Reply = ['ok' | 'closed', string] | ['prev', string] | ['no-round'];
+type Reply = ['ok' | 'closed', string] | ['prev', string] | ['no-round'] | ['unchecked'];
 type CastArgs = [numberOfKeys: 2 | 3, ...keysAndArgs: (string | number)[]];
 type VoteRedis = RedisClient & { castVote(...args: CastArgs): Promise<Reply> };
 type VotePipeline = { castVote(...args: CastArgs): VotePipeline; call(...args: (string | number)[]): VotePipeline; exec(): Promise<[Error | null, unknown][] | null> };
@@ -71,7 +74,8 @@ export type CastResult =
 
 /**
  * `no_round`: Redis holds no round state (it lost its data); the server restores it from PostgreSQL.
- * `unchecked`: the votes' connection reached another primary and its round state is not yet checked.
+ * `unchecked`: the copy was stamped by another node (a failover carried it over) and is not yet
+ * checked against PostgreSQL; the server does that now.
  */
 export type NotStoredReason = 'disconnected' | 'stalled' | 'refused' | 'no_round' | 'unchecked';
 
@@ -106,13 +110,11 @@ export interface VoteIntakeOptions {
   stallMs: number;
   /** Told how each vote answered `unknown` turned out, when Redis answers after all. */
   onLateOutcome?: (outcome: LateOutcome) => void;
-  /** Redis answered that it holds no round state: restore it (the vote itself gets a 503). */
-  onNoRound?: () => void;
   /**
-   * Whether the round state in Redis may be trusted; false after a failover until it has been
-   * checked against PostgreSQL (votes meanwhile are not sent: 503).
+   * Redis answered that it holds no round state, or one not yet checked on this node (a failover
+   * carried it over): restore it (the vote itself gets a 503).
    */
-  roundStateTrusted?: () => boolean;
+  onNoRound?: () => void;
 }
 
 type Settled = { ok: true; reply: Reply } | { ok: false; err: unknown };
@@ -162,7 +164,6 @@ export class VoteIntake {
     const id = idempotencyKey ?? uuidv7();
     if (this.redis.status !== 'ready') return { kind: 'not-stored', id, reason: 'disconnected' };
     if (this.stalled()) return { kind: 'not-stored', id, reason: 'stalled' };
-    if (this.options.roundStateTrusted?.() === false) return { kind: 'not-stored', id, reason: 'unchecked' };
 
     const ts = String(Date.now());
     const n = this.seq++;
@@ -198,9 +199,9 @@ export class VoteIntake {
     const [status, value] = first.reply;
     if (status === 'ok') return { kind: 'accepted', id };
     if (status === 'closed') return { kind: 'closed', id };
-    if (status === 'no-round') {
+    if (status === 'no-round' || status === 'unchecked') {
       this.options.onNoRound?.();
-      return { kind: 'not-stored', id, reason: 'no_round' };
+      return { kind: 'not-stored', id, reason: status === 'no-round' ? 'no_round' : 'unchecked' };
     }
     return value === option ? { kind: 'replayed', id } : { kind: 'key-reused', id };
   }
@@ -248,12 +249,8 @@ export class VoteIntake {
       for (const g of group) g.settle({ ok: false, err });
       return;
     }
-    // ioredis re-routes a pipeline on MOVED only when every command in it failed the same way, and
-    // this one's WAIT succeeds wherever it lands: learn the new slot owner here, or every later
-    // tick goes to the old master again. Those votes were not run (503); the next ones go right.
-    if (results.some(([err]) => err && /^(MOVED|ASK) /.test(err.message)) && 'refreshSlotsCache' in this.redis) {
-      (this.redis as { refreshSlotsCache(): void }).refreshSlotsCache();
-    }
+    // Votes that got a MOVED were not run (503); the next ones go to the new master.
+    followMoved(this.redis, results);
     const [waitErr, replicas] = results[group.length] ?? [new Error('no WAIT reply'), 0];
     const replicated = !waitErr && Number(replicas) >= (this.options.ackReplicas ?? 0);
     group.forEach((g, i) => {

@@ -141,3 +141,13 @@ export async function waitReady(client: RedisClient, timeoutMs: number): Promise
     client.on('ready', onReady);
   });
 }
+
+/**
+ * ioredis re-routes a pipeline on MOVED only when every command in it failed the same way, and a
+ * pipeline that ends in a keyless WAIT succeeds wherever it lands: after a Cluster failover such
+ * a pipeline keeps going to the old master. Learn the new slot owner from the MOVED it got, so
+ * the next one goes right.
+ */
+export function followMoved(client: RedisClient, results: readonly [Error | null, unknown][]): void {
+  if (results.some(([err]) => err && /^(MOVED|ASK) /.test(err.message)) && 'refreshSlotsCache' in client) client.refreshSlotsCache();
+}
