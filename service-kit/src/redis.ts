@@ -49,6 +49,10 @@ export function createRedis(opts: RedisClientOptions): RedisClient {
   const target: RedisTarget = opts.target ?? { mode: 'standalone', url: opts.url ?? '' };
   const common: RedisOptions = {
     connectionName: opts.name,
+    // ioredis sends CLIENT SETINFO on connect: an unknown subcommand before Redis 7.2 (an error per
+    // connection), and from 7.2 on (Valkey too) a command the services' ACL users are not granted,
+    // which fills the ACL log with denials. CLIENT SETNAME (connectionName) names them already.
+    disableClientInfo: true,
     retryStrategy: reconnectDelay,
     lazyConnect: false,
     reconnectOnError: reconnectOnReadOnly,
