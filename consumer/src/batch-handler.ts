@@ -104,6 +104,8 @@ export class BatchHandler {
         total: t.cats + t.dogs,
         seq: t.seq,
         updatedAt: t.updatedAt.toISOString(),
+        changedSeq: t.changedSeq,
+        changedAt: t.changedAt.toISOString(),
         ...(Number.isFinite(oldestTs) ? { oldestTs } : {}),
       });
       this.metrics.published.inc();

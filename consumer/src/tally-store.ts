@@ -18,9 +18,12 @@ export interface AppliedTally {
   dogs: number;
   seq: number;
   updatedAt: Date;
+  /** The seq and time of the round's last host change (what the public sees while results are hidden). */
+  changedSeq: number;
+  changedAt: Date;
 }
 
-type CurrentRoundRow = { round: number; voting: VotingState; results: ResultsState; cats: string; dogs: string; seq: string; updated_at: Date };
+type CurrentRoundRow = { round: number; voting: VotingState; results: ResultsState; cats: string; dogs: string; seq: string; updated_at: Date; change_tally_seq: string; changed_at: Date };
 
 /**
  * The single `tallies` row is absent: the migrations have not run against this database. Says
@@ -48,8 +51,6 @@ export interface BatchOutcome {
  */
 export class TallyStore {
   private readonly pool: pg.Pool;
-  /** The newest round a COMMIT of this store has seen: rounds only grow, so every round up to it exists. */
-  private knownRound = 0;
 
   constructor(pool: pg.Pool) {
     this.pool = pool;
@@ -72,15 +73,11 @@ export class TallyStore {
       client.release(err);
     };
     try {
-      await client.query('BEGIN');
-      // A round PostgreSQL does not show yet can only come from a server of the previous release
-      // (it put a change in Redis before its COMMIT; servers now write Redis after it): wait for
-      // that change (it holds this lock until COMMIT), so the round's foreign key sees it,
-      // instead of failing these votes as bad data during a rolling upgrade.
-      const newestRound = votes.reduce((max, v) => Math.max(max, v.round ?? 0), 0);
-      if (newestRound > this.knownRound) {
-        await client.query('SELECT pg_advisory_xact_lock_shared($1) WHERE $2::int > (SELECT max(round) FROM rounds)', [ROUND_CHANGE_LOCK, newestRound]);
-      }
+      // A host change holds this lock (exclusive) until its COMMIT: no batch commits while one is
+      // in progress, so the tally seq the change records for the public (while results are
+      // hidden) is above every seq a batch published with the old state, and the round a vote
+      // names (a server of the previous release wrote it to Redis before its COMMIT) is visible.
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${ROUND_CHANGE_LOCK})`);
       // Locks this shard's row and takes its next seq; `counted_at` is the seq screens reach
       // once they show these votes (this shard's new seq plus every other part as committed).
       const locked = await client.query<{ counted_at: string }>(
@@ -119,15 +116,24 @@ export class TallyStore {
       // Read after COMMIT, in the same round trip: a snapshot that includes this batch. Two
       // snapshots with the same seq saw the same state, so a screen may keep either.
       const current = (await client.query<CurrentRoundRow>(
-        'COMMIT; SELECT round, voting, results, cats, dogs, seq, updated_at FROM current_round',
+        'COMMIT; SELECT round, voting, results, cats, dogs, seq, updated_at, change_tally_seq, changed_at FROM current_round',
       )) as unknown as pg.QueryResult<CurrentRoundRow>[];
       const row = current[1]?.rows[0];
       if (!row) throw new TalliesRowMissingError();
-      this.knownRound = Math.max(this.knownRound, row.round);
       return {
         applied: added,
         duplicates: votes.length - added,
-        tally: { round: row.round, voting: row.voting, results: row.results, cats: Number(row.cats), dogs: Number(row.dogs), seq: Number(row.seq), updatedAt: row.updated_at },
+        tally: {
+          round: row.round,
+          voting: row.voting,
+          results: row.results,
+          cats: Number(row.cats),
+          dogs: Number(row.dogs),
+          seq: Number(row.seq),
+          updatedAt: row.updated_at,
+          changedSeq: Number(row.change_tally_seq),
+          changedAt: row.changed_at,
+        },
       };
     } catch (err) {
       if (isDataError(err)) {

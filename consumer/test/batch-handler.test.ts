@@ -25,7 +25,7 @@ function handler(apply: (votes: readonly VoteToApply[]) => Promise<BatchOutcome>
   return { h, calls };
 }
 
-const ok = (n: number): BatchOutcome => ({ applied: n, duplicates: 0, tally: { round: 1, voting: 'open', results: 'shown', cats: n, dogs: 0, seq: 1, updatedAt: new Date() } });
+const ok = (n: number): BatchOutcome => ({ applied: n, duplicates: 0, tally: { round: 1, voting: 'open', results: 'shown', cats: n, dogs: 0, seq: 1, updatedAt: new Date(), changedSeq: 0, changedAt: new Date() } });
 
 it('never dead-letters an entry delivered past MAX_DELIVERIES while the database is read-only: it waits for writes', async () => {
   let readOnly = 4;

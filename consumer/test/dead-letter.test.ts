@@ -94,8 +94,11 @@ it('publishes each tally in the shape the server serves, plus the oldest vote ti
   await expect.poll(() => messages.length, { message: 'a tally published', timeout: 15_000, interval: 50 }).toBeGreaterThan(0);
   sub.disconnect();
   const [message] = messages as Record<string, unknown>[];
-  const { oldestTs, ...served } = message!;
+  const { oldestTs, changedSeq, changedAt, ...served } = message!;
   expect(oldestTs).toBe(ts);
+  // The last host change's seq and time: what the server shows instead while results are hidden.
+  expect(changedSeq).toEqual(expect.any(Number));
+  expect(new Date(String(changedAt)).toISOString()).toBe(changedAt);
   expect(Results.parse(served)).toEqual(served);
   expect(new Date(String(served.updatedAt)).toISOString()).toBe(served.updatedAt);
   await expect.poll(() => results(stack.url), { message: 'the server serves the same tally', timeout: 15_000, interval: 50 }).toMatchObject(served);

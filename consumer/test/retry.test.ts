@@ -36,7 +36,7 @@ it('treats only SQLSTATE classes 22 and 23 as the data\'s fault; anything else, 
 });
 
 it('keeps retrying a read-only database (25006) instead of isolating the batch, until it takes writes again', async () => {
-  const tally: AppliedTally = { round: 1, voting: 'open', results: 'shown', cats: 2, dogs: 0, seq: 1, updatedAt: new Date() };
+  const tally: AppliedTally = { round: 1, voting: 'open', results: 'shown', cats: 2, dogs: 0, seq: 1, updatedAt: new Date(), changedSeq: 0, changedAt: new Date() };
   const batch = ['a', 'b'].map((id) => ({ entry: { id, fields: {} } }));
   const calls: number[] = [];
   const outcome = await applyWithRetry(
@@ -56,7 +56,7 @@ it('keeps retrying a read-only database (25006) instead of isolating the batch, 
 });
 
 it('retries a single entry through a transient error during isolation, and reports the ones rejected for their data', async () => {
-  const tally: AppliedTally = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 0, seq: 1, updatedAt: new Date() };
+  const tally: AppliedTally = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 0, seq: 1, updatedAt: new Date(), changedSeq: 0, changedAt: new Date() };
   const batch = ['a', 'bad', 'c'].map((id) => ({ entry: { id, fields: {} } }));
   let flaky = 2;
   const outcome = await applyWithRetry(
@@ -74,7 +74,7 @@ it('retries a single entry through a transient error during isolation, and repor
 });
 
 it('applies a batch rejected for its data one entry at a time, leaving the bad one out', async () => {
-  const tally: AppliedTally = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 0, seq: 1, updatedAt: new Date() };
+  const tally: AppliedTally = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 0, seq: 1, updatedAt: new Date(), changedSeq: 0, changedAt: new Date() };
   const batch = ['a', 'bad', 'c'].map((id) => ({ entry: { id, fields: {} } }));
   const outcome = await applyWithRetry(
     batch,

@@ -49,6 +49,22 @@ describe('TallyStore with rounds', () => {
     expect(await perRound()).toEqual({ 1: [1, 0], 2: [1, 2] });
   });
 
+  it('commits no batch while a host change is in progress, even for a round that exists: the change\'s seq is above every batch published with the old state', async () => {
+    const host = await pool.connect();
+    try {
+      await host.query('BEGIN');
+      await host.query('SELECT pg_advisory_xact_lock($1)', [ROUND_CHANGE_LOCK]);
+      let settled = false;
+      const applying = store.applyBatch([{ vid: 'during-a-change', option: 'dogs', round: 1 }]).finally(() => (settled = true));
+      await expect.poll(async () => (await pool.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = $1 AND NOT l.granted", [ROUND_CHANGE_LOCK])).rows[0]!.n, { message: 'the batch waits on the host change', timeout: 5000 }).toBe('1');
+      expect(settled).toBe(false);
+      await host.query('COMMIT');
+      expect((await applying).applied).toBe(1);
+    } finally {
+      host.release();
+    }
+  });
+
   // A server of the previous release wrote Redis's copy of a new round before its COMMIT, so
   // during a rolling upgrade votes naming the round can reach a consumer while the row is still
   // uncommitted (invisible to its FK check).
@@ -127,7 +143,7 @@ describe('the rounds migration', () => {
       await db.query("UPDATE tallies SET cats = 7, dogs = 5, seq = 3");
       await db.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('old-vote-1', 'cats', 3)");
       await db.end();
-      expect(await migrate(url)).toEqual(['1765000000000_rounds', '1766000000000_stream_shards']);
+      expect(await migrate(url)).toEqual(['1765000000000_rounds', '1766000000000_stream_shards', '1767100000000_host_changes', '1767200000000_rounds_changed_at']);
       const after = new pg.Client({ connectionString: url });
       await after.connect();
       const current = await after.query('SELECT round, voting, results, cats, dogs, seq FROM current_round');

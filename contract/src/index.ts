@@ -42,7 +42,8 @@ const roundState = {
 /**
  * `GET /api/results` and the data of every SSE `tally` event: the current round. While its
  * results are `hidden`, `cats`, `dogs` and `total` are `null`: the server never sends them.
- * `seq` grows with every change anyone can see (a counted batch or a host action), never back.
+ * `seq` grows with every change anyone can see (a counted batch or a host action), never back;
+ * while results are hidden only host actions move it (and `updatedAt`), so no one can count votes.
  */
 export const Results = z.strictObject({
   ...roundState,
@@ -62,6 +63,13 @@ export const RoundTally = z.strictObject({
   total: count,
   seq: count,
   updatedAt: z.string(),
+  /**
+   * The seq and time of the round's last host change: what the public sees instead of `seq` and
+   * `updatedAt` while results are hidden, so nothing public moves with votes. Absent from an
+   * older consumer's messages.
+   */
+  changedSeq: count.optional(),
+  changedAt: z.string().optional(),
 });
 export type RoundTally = z.infer<typeof RoundTally>;
 
@@ -85,7 +93,10 @@ export type TallyMessage = z.infer<typeof TallyMessage>;
 export const VoteStatus = z.strictObject({
   id: z.string(),
   counted: z.boolean(),
-  /** The tally `seq` that first included this vote; present once counted. */
+  /**
+   * The tally `seq` that first included this vote; present once counted, except while its round
+   * is the current one with results hidden (it steps with every batch: it would count the votes).
+   */
   seq: count.optional(),
   /** The round this vote counts in; present once counted. */
   round: roundNumber.optional(),

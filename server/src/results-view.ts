@@ -2,8 +2,9 @@ import type { Results, RoundTally } from '@livevote/contract';
 
 /**
  * What a public route may show of the current round: everything but the numbers while its
- * results are hidden. Every public answer (GET /api/results, each SSE frame) goes through here,
- * so hidden numbers never leave the server.
+ * results are hidden, and then no seq or time that moves with votes either (counting frames or
+ * seq steps would count the votes). Every public answer (GET /api/results, each SSE frame) goes
+ * through here, so hidden numbers never leave the server.
  */
 export function publicResults(t: RoundTally): Results {
   const hidden = t.results === 'hidden';
@@ -14,7 +15,8 @@ export function publicResults(t: RoundTally): Results {
     cats: hidden ? null : t.cats,
     dogs: hidden ? null : t.dogs,
     total: hidden ? null : t.total,
-    seq: t.seq,
-    updatedAt: t.updatedAt,
+    // While hidden, the seq and time of the last host change: a batch of votes moves neither.
+    seq: hidden ? (t.changedSeq ?? t.seq) : t.seq,
+    updatedAt: hidden ? (t.changedAt ?? t.updatedAt) : t.updatedAt,
   };
 }

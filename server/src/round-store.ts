@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ROUND_CHANGE_LOCK, type HostRound, type ResultsState, type RoundPatch, type RoundStart, type RoundSummary, type VotingState } from '@livevote/contract';
-import { roundTally, type CurrentRoundRow } from './tally-reader.ts';
+import { CURRENT_ROUND_COLUMNS, roundTally, type CurrentRoundRow } from './tally-reader.ts';
 
 /** The state of the current round that the vote script needs, ordered by `seq` (its last host change). */
 export interface RoundState {
@@ -12,7 +12,7 @@ export interface RoundState {
 
 type HostRoundRow = CurrentRoundRow & { opened_at: Date; closed_at: Date | null; changed_seq: string };
 
-const HOST_ROUND = 'SELECT round, voting, results, cats, dogs, seq, updated_at, opened_at, closed_at, changed_seq FROM current_round';
+const HOST_ROUND = `SELECT ${CURRENT_ROUND_COLUMNS}, opened_at, closed_at FROM current_round`;
 
 function hostRound(row: HostRoundRow): HostRound {
   return { ...roundTally(row), openedAt: row.opened_at.toISOString(), closedAt: row.closed_at?.toISOString() ?? null };
@@ -20,6 +20,12 @@ function hostRound(row: HostRoundRow): HostRound {
 
 /** The state as `rounds` records it: `seq` is its change's (`changed_seq`), what `state()` reads back. */
 const stateOf = (row: HostRoundRow): RoundState => ({ round: row.round, voting: row.voting, results: row.results, seq: Number(row.changed_seq) });
+
+/**
+ * The shards' part of the tally seq. Read during a change it is final: every batch takes the
+ * round-change lock (shared), so none commits while a change holds it.
+ */
+const SHARD_SEQS = '(SELECT coalesce(sum(seq), 0) FROM tally_shards)';
 
 /** A host change as asked: what `request` names, so a key reused for another change is told apart. */
 export type HostChange = { kind: 'new-round'; start: RoundStart } | { kind: 'patch'; patch: RoundPatch };
@@ -216,8 +222,8 @@ export class RoundStore {
       );
       const voting = change.start.voting ?? 'open';
       await client.query(
-        `INSERT INTO rounds (round, changed_seq, voting, results, closed_at)
-         SELECT max(round) + 1, $1, $2, $3, CASE WHEN $2 = 'closed' THEN now() END FROM rounds`,
+        `INSERT INTO rounds (round, changed_seq, changed_at, change_tally_seq, voting, results, closed_at)
+         SELECT max(round) + 1, $1::bigint, now(), $1::bigint + ${SHARD_SEQS}, $2, $3, CASE WHEN $2 = 'closed' THEN now() END FROM rounds`,
         [seq, voting, change.start.results ?? 'shown'],
       );
       return;
@@ -227,7 +233,9 @@ export class RoundStore {
           SET voting = coalesce($1, voting),
               results = coalesce($2, results),
               closed_at = CASE WHEN coalesce($1, voting) = 'open' THEN NULL ELSE coalesce(closed_at, now()) END,
-              changed_seq = $3
+              changed_seq = $3::bigint,
+              changed_at = now(),
+              change_tally_seq = $3::bigint + ${SHARD_SEQS}
         WHERE round = (SELECT max(round) FROM rounds)`,
       [change.patch.voting ?? null, change.patch.results ?? null, seq],
     );

@@ -86,12 +86,16 @@ export class SseHub {
     return this.latest?.seq ?? -1;
   }
 
-  /** Accepts a tally; older or equal seqs are ignored, so frames never go backwards. */
+  /**
+   * Accepts a tally; a public seq not above the last is ignored, so frames never go backwards,
+   * and while results are hidden (the public seq stays at the last host change's) a batch of
+   * votes writes no frame at all.
+   */
   update(t: TallyUpdate): void {
-    if (this.latest && t.seq <= this.latest.seq) return;
     // Redacted here, once per tally: a frame never carries hidden numbers.
     const data = publicResults(t);
-    this.latest = { seq: t.seq, text: `id: ${t.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n` };
+    if (this.latest && data.seq <= this.latest.seq) return;
+    this.latest = { seq: data.seq, text: `id: ${data.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n` };
     if (t.oldestTs !== undefined) this.pendingOldestTs = Math.min(this.pendingOldestTs ?? t.oldestTs, t.oldestTs);
     if (this.timer) return;
     const tick = Math.max(this.options.tickMs, (this.clients.size / this.options.maxFramesPerSec) * 1000);

@@ -9,13 +9,29 @@ export type CurrentRoundRow = {
   dogs: string;
   seq: string;
   updated_at: Date;
+  change_tally_seq: string;
+  changed_at: Date;
 };
+
+/** The `current_round` columns every reader takes. */
+export const CURRENT_ROUND_COLUMNS = 'round, voting, results, cats, dogs, seq, updated_at, changed_seq, change_tally_seq, changed_at';
 
 /** A row of the `current_round` view as served. */
 export function roundTally(row: CurrentRoundRow): RoundTally {
   const cats = Number(row.cats);
   const dogs = Number(row.dogs);
-  return { round: row.round, voting: row.voting, results: row.results, cats, dogs, total: cats + dogs, seq: Number(row.seq), updatedAt: row.updated_at.toISOString() };
+  return {
+    round: row.round,
+    voting: row.voting,
+    results: row.results,
+    cats,
+    dogs,
+    total: cats + dogs,
+    seq: Number(row.seq),
+    updatedAt: row.updated_at.toISOString(),
+    changedSeq: Number(row.change_tally_seq),
+    changedAt: row.changed_at.toISOString(),
+  };
 }
 
 /** A tally answer: fresh from PostgreSQL, or (PostgreSQL away) the last known one and how old it is. */
@@ -97,7 +113,18 @@ export class TallyReader {
 
   /** A tally from the tally channel (committed by the consumer): newer than the last read, it is the one to serve. */
   observe(t: RoundTally): void {
-    const value: RoundTally = { round: t.round, voting: t.voting, results: t.results, cats: t.cats, dogs: t.dogs, total: t.total, seq: t.seq, updatedAt: t.updatedAt };
+    const value: RoundTally = {
+      round: t.round,
+      voting: t.voting,
+      results: t.results,
+      cats: t.cats,
+      dogs: t.dogs,
+      total: t.total,
+      seq: t.seq,
+      updatedAt: t.updatedAt,
+      ...(t.changedSeq !== undefined ? { changedSeq: t.changedSeq } : {}),
+      ...(t.changedAt !== undefined ? { changedAt: t.changedAt } : {}),
+    };
     this.remember(value);
     if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: Date.now(), value };
   }
@@ -105,7 +132,7 @@ export class TallyReader {
   /** Always asks PostgreSQL (shared by concurrent callers). */
   fresh(): Promise<RoundTally> {
     this.inflight ??= this.pool
-      .query<CurrentRoundRow>('SELECT round, voting, results, cats, dogs, seq, updated_at FROM current_round')
+      .query<CurrentRoundRow>(`SELECT ${CURRENT_ROUND_COLUMNS} FROM current_round`)
       .then(({ rows }) => {
         const row = rows[0];
         if (!row) throw new Error('no current round: run the migrations');

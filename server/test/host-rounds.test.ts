@@ -203,6 +203,57 @@ describe('host routes', () => {
     await vi.waitFor(() => expect(audits()).toBe(lines + 1), { timeout: 5000 });
   });
 
+  it('while results are hidden nothing public moves with votes (seq, updatedAt, SSE ids, frames, vote status seq); host changes still do', async () => {
+    await newRound();
+    await patch({ results: 'hidden' });
+    const before = await publicResults(stack.url);
+    const res = await fetch(`${stack.url}/api/stream`, { headers: { accept: 'text/event-stream' } });
+    const reader = res.body!.getReader();
+    const frames: { id: number; data: Results }[] = [];
+    const reading = (async () => {
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += new TextDecoder().decode(value);
+        let end: number;
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const block = text.slice(0, end);
+          text = text.slice(end + 2);
+          const id = /^id: (\d+)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (id && data) frames.push({ id: Number(id), data: Results.parse(JSON.parse(data)) });
+        }
+      }
+    })();
+    try {
+      await vi.waitFor(() => expect(frames).toHaveLength(1), { timeout: 5000 });
+      const cast = await castMany(stack.url, 7, 1, () => 'cats');
+      expect(cast.every((c) => c.status === 202)).toBe(true);
+      // Counted in three or more batches would be the same: each batch is a chance to leak.
+      await vi.waitFor(async () => expect((await current()).total).toBe(7), { timeout: 10_000, interval: 50 });
+      const during = await publicResults(stack.url);
+      expect(during).toEqual(before);
+      const status = (await (await fetch(`${stack.url}/api/vote/${cast[0]!.id}`)).json()) as Record<string, unknown>;
+      expect(status).toEqual({ id: cast[0]!.id, counted: true, round: before.round });
+      // The barrier: a host change reaches the stream as the very next frame.
+      await patch({ voting: 'closed' });
+      await vi.waitFor(() => expect(frames.some((f) => f.data.voting === 'closed')).toBe(true), { timeout: 5000 });
+      expect(frames).toHaveLength(2);
+      expect(frames[1]!.id).toBeGreaterThan(frames[0]!.id);
+      expect(frames[1]!.data).toMatchObject({ results: 'hidden', cats: null, seq: frames[1]!.id });
+      // Revealed: the numbers, with a seq above every hidden one.
+      await patch({ results: 'shown', voting: 'open' });
+      await vi.waitFor(() => expect(frames.at(-1)!.data).toMatchObject({ results: 'shown', cats: 7 }), { timeout: 5000 });
+      expect(frames.at(-1)!.id).toBeGreaterThan(frames[1]!.id);
+      const shown = (await (await fetch(`${stack.url}/api/vote/${cast[0]!.id}`)).json()) as Record<string, unknown>;
+      expect(shown).toEqual({ id: cast[0]!.id, counted: true, seq: expect.any(Number), round: before.round });
+    } finally {
+      await reader.cancel();
+      await reading.catch(() => {});
+    }
+  });
+
   it('answer bad PATCH bodies with 400, 415 and 422 and change nothing', async () => {
     const before = await current();
     expect((await patch('')).status).toBe(400);

@@ -64,3 +64,19 @@ it('keeps every other screen current while one never reads, and drops the one th
   for (const g of good) g.socket.destroy();
   stuck.destroy();
 });
+
+it('while results are hidden, takes the last host change\'s seq for the frame and ignores tallies that only counted votes', () => {
+  const h = new SseHub(testHubOptions({ metrics: createServerMetrics() }));
+  const hidden = { round: 3, voting: 'open', results: 'hidden', cats: 4, dogs: 1, total: 5, updatedAt: '2026-12-07T10:00:05.000Z', changedSeq: 40, changedAt: '2026-12-07T10:00:00.000Z' } as const;
+  h.update({ ...hidden, seq: 40 });
+  expect(h.latestSeq).toBe(40);
+  // Votes counted while hidden: the real seq moves, the frame's does not, so nothing is written.
+  for (const seq of [41, 45, 60]) h.update({ ...hidden, seq, cats: seq });
+  expect(h.latestSeq).toBe(40);
+  // A host change (closing voting) moves it; so does the reveal, above every hidden one.
+  h.update({ ...hidden, voting: 'closed', seq: 61, changedSeq: 61 });
+  expect(h.latestSeq).toBe(61);
+  h.update({ ...hidden, results: 'shown', seq: 62, changedSeq: 62 });
+  expect(h.latestSeq).toBe(62);
+  h.close();
+});

@@ -5,7 +5,7 @@ import { TallyReader } from '../src/tally-reader.ts';
 /** A pool whose next query answers the tally row, fails, or never answers. */
 function fakePool() {
   let mode: 'ok' | 'fail' | 'hang' = 'ok';
-  let row = { cats: '1', dogs: '2', seq: '3', updated_at: new Date('2026-01-01T00:00:00Z') };
+  let row = { cats: '1', dogs: '2', seq: '3', updated_at: new Date('2026-01-01T00:00:00Z'), change_tally_seq: '2', changed_at: new Date('2025-12-31T23:59:00Z') };
   const pool = {
     query: () =>
       mode === 'ok' ? Promise.resolve({ rows: [row] }) : mode === 'fail' ? Promise.reject(new Error('connection refused')) : new Promise(() => {}),
@@ -20,7 +20,7 @@ it('serves the last known tally, marked stale, when PostgreSQL fails or hangs; t
   await expect(reader.read()).rejects.toThrow(/connection refused/);
 
   db.set('ok');
-  expect(await reader.read()).toEqual({ value: { cats: 1, dogs: 2, total: 3, seq: 3, updatedAt: '2026-01-01T00:00:00.000Z' }, stale: false, ageSeconds: 0 });
+  expect(await reader.read()).toEqual({ value: { cats: 1, dogs: 2, total: 3, seq: 3, updatedAt: '2026-01-01T00:00:00.000Z', changedSeq: 2, changedAt: '2025-12-31T23:59:00.000Z' }, stale: false, ageSeconds: 0 });
   db.set('fail');
   expect(await reader.read()).toMatchObject({ value: { seq: 3 }, stale: true });
 

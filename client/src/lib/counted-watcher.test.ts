@@ -81,4 +81,21 @@ describe('CountedWatcher', () => {
     w.onTally(3);
     expect(calls).toHaveLength(0);
   });
+
+  it('repeats the fallback check with a doubling delay while no tally comes (results hidden), and stops once counted', async () => {
+    const { calls, check } = controlledCheck();
+    const timers: { fn: () => void; ms: number }[] = [];
+    let counted = false;
+    new CountedWatcher('v9', 5, { check, onCounted: () => (counted = true), fallbackMs: 100, setTimer: (fn, ms) => timers.push({ fn, ms }) });
+    expect(timers.map((t) => t.ms)).toEqual([100]);
+    timers[0]!.fn();
+    calls[0]!.answer({ counted: false });
+    await flush();
+    expect(timers.map((t) => t.ms)).toEqual([100, 200]);
+    timers[1]!.fn();
+    calls[1]!.answer({ counted: true });
+    await flush();
+    expect(counted).toBe(true);
+    expect(timers).toHaveLength(2);
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * Turns "sent" into "counted ✓". After the 202, each tally with a higher seq than the one on
  * screen when the 202 came may contain the vote, so we ask GET /api/vote/:id once for it —
- * never more than one request in flight and never more often than tallies arrive. One fallback
- * check runs `fallbackMs` after the 202 in case the counting tally raced ahead of the 202.
+ * never more than one request in flight and never more often than tallies arrive. A fallback
+ * check runs `fallbackMs` after the 202 in case the counting tally raced ahead of the 202, and
+ * again with a doubling delay while no tally comes (results hidden: no frame moves with votes).
  * It makes no request itself: `check` is `getVoteStatus` from api.ts in the browser.
  */
 import type { VoteStatusAnswer } from './api.ts';
@@ -18,6 +19,9 @@ export interface CountedWatcherOptions {
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
 }
+
+/** Fallback checks at 1.5, 3, 6, 12 and 24 s after the 202 (by default), while no tally asks. */
+const FALLBACK_REPEATS = 5;
 
 export class CountedWatcher {
   readonly id: string;
@@ -36,13 +40,23 @@ export class CountedWatcher {
     this.#sinceSeq = seqAt202;
     this.#checkedUpTo = seqAt202;
     this.#options = options;
-    const setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
-    if ((options.fallbackMs ?? 1500) > 0) {
-      this.#timer = setTimer(() => {
-        this.#timer = null;
-        if (!this.#done && this.#checkedUpTo === this.#sinceSeq && !this.#inFlight) void this.#ask(this.#sinceSeq);
-      }, options.fallbackMs ?? 1500);
-    }
+    this.#arm(options.fallbackMs ?? 1500, FALLBACK_REPEATS);
+  }
+
+  /**
+   * The fallback check, repeated with a doubling delay while no tally came to ask for it: while
+   * results are hidden no frame moves with votes, so only these checks can tell "counted ✓".
+   */
+  #arm(ms: number, left: number): void {
+    if (ms <= 0 || left <= 0) return;
+    const setTimer = this.#options.setTimer ?? ((fn, t) => setTimeout(fn, t));
+    this.#timer = setTimer(() => {
+      this.#timer = null;
+      if (this.#done || this.#checkedUpTo !== this.#sinceSeq || this.#inFlight) return;
+      void this.#ask(this.#sinceSeq).then(() => {
+        if (!this.#done && this.#checkedUpTo === this.#sinceSeq) this.#arm(ms * 2, left - 1);
+      });
+    }, ms);
   }
 
   get counted(): boolean {
