@@ -9,7 +9,7 @@ import { createTestEnv, startStack } from '@livevote/harness';
 const N = Number(process.argv[2] ?? 1000);
 const env = await createTestEnv('measure_sse_memory');
 const stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, serverEnv: { SSE_MAX_PER_IP: '100000', SSE_MAX_CLIENTS: '100000' } });
-const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${stack.url}/metrics`)).text())![1]);
+const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${stack.opsUrl}/metrics`)).text())![1]);
 const open: http.ClientRequest[] = [];
 const watch = (i: number) =>
   new Promise<void>((resolve, reject) => {

@@ -79,12 +79,12 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
       w.postMessage({ cmd });
     });
   await Promise.all(workers.map((w) => ask(w, 'open', 'opened')));
-  await waitFor(async () => (await metric(stack.url, 'livevote_sse_clients')) >= n, { what: `${n} watchers connected`, timeoutMs: 60_000 });
+  await waitFor(async () => (await metric(stack.opsUrl, 'livevote_sse_clients')) >= n, { what: `${n} watchers connected`, timeoutMs: 60_000 });
   // Idle memory: connected, snapshot written, nothing moving.
   await new Promise((r) => setTimeout(r, 1000));
   const rssIdle = rssKb(pid);
 
-  const framesBefore = await metric(stack.url, 'livevote_sse_frames_written_total');
+  const framesBefore = await metric(stack.opsUrl, 'livevote_sse_frames_written_total');
   const probes: { key: string; sentAt: number }[] = [];
   const t0 = performance.now();
   let sent = 0;
@@ -104,7 +104,7 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - t0) / 1000;
-  const framesAfter = await metric(stack.url, 'livevote_sse_frames_written_total');
+  const framesAfter = await metric(stack.opsUrl, 'livevote_sse_frames_written_total');
 
   const seqOf = new Map<string, number>();
   await waitFor(async () => {

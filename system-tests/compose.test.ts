@@ -324,5 +324,10 @@ describe('compose.yaml', () => {
     expect(services.consumer!.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${consumer.PORT}/readyz`);
     expect(services.client!.environment!.API_URL).toBe(`http://server:${server.PORT}`);
     expect(read('compose/nginx.conf')).toContain(`http://server:${server.PORT}`);
+    // The server's metrics stay in its container: the ops port is on loopback, neither published nor proxied.
+    expect(server.OPS_PORT).not.toBe(server.PORT);
+    expect(server.OPS_HOST).toBe('127.0.0.1');
+    expect(services.server!.ports).toBeUndefined();
+    expect(read('compose/nginx.conf')).not.toContain(`:${server.OPS_PORT}`);
   });
 });

@@ -121,7 +121,7 @@ it('finds every livevote_* metric named by the alerts and the dashboard in the r
   }
   await expect.poll(async () => (await results(stack.url)).total, { message: 'the held-back vote counted once PostgreSQL is back', timeout: 15_000 }).toBe(4);
 
-  const serverText = await scrape(stack.url);
+  const serverText = await scrape(stack.opsUrl);
   const consumerText = await scrape(consumerUrl);
   const server = parseExposition(serverText);
   const consumer = parseExposition(consumerText);

@@ -20,8 +20,9 @@ afterAll(async () => {
 });
 
 /** `npm start` as a newcomer runs it: no REDIS_URL, no DATABASE_URL, nothing configured. */
-async function start(port: number): Promise<{ out: () => string; exit: Promise<number | null> }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LIVEVOTE_DATA_DIR: dataDir, CLIENT_DIR: '', LOG_LEVEL: 'warn' };
+async function start(port: number, opsPort: number): Promise<{ out: () => string; exit: Promise<number | null> }> {
+  // OPS_PORT only so that this test never takes the 9464 of a stack someone else runs here.
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), OPS_PORT: String(opsPort), LIVEVOTE_DATA_DIR: dataDir, CLIENT_DIR: '', LOG_LEVEL: 'warn', OPS_HOST: '0.0.0.0' };
   delete env.REDIS_URL;
   delete env.DATABASE_URL;
   delete env.HOST_TOKEN;
@@ -37,13 +38,20 @@ async function start(port: number): Promise<{ out: () => string; exit: Promise<n
 
 it('starts the whole stack with no configuration, counts a vote, runs every service with least privilege, and keeps votes across a restart', async () => {
   const port = await freePort();
+  const opsPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const first = await start(port);
+  const first = await start(port, opsPort);
   expect(first.out()).toMatch(/embedded PostgreSQL on 127\.0\.0\.1:\d+/);
   expect(first.out()).toMatch(/private redis-server on 127\.0\.0\.1:\d+ \(AOF, appendfsync always/);
   expect(await results(url)).toMatchObject({ total: 0 });
   expect((await castVote(url, 'cats', 'start-test-vote-1')).status).toBe(202);
   await expect.poll(async () => (await results(url)).total, { message: 'the vote counted', timeout: 15_000 }).toBe(1);
+
+  // The metrics are on the ops port, on loopback even though the caller's OPS_HOST said otherwise.
+  expect(first.out()).toContain(`metrics (this machine only): http://127.0.0.1:${opsPort}/metrics`);
+  expect((await fetch(`${url}/metrics`)).status).toBe(404);
+  expect(await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text()).toMatch(/^livevote_votes_accepted_total\{option="cats"\} 1$/m);
+  await expect(fetch(`http://127.0.0.2:${opsPort}/metrics`)).rejects.toThrow();
 
   // The services' own credentials: each can do its job and nothing more.
   const creds = JSON.parse(readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as Record<string, string>;
@@ -79,7 +87,7 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   // Ctrl-C stops everything cleanly; the next start finds the vote again, with the same host token.
   proc!.kill('SIGINT');
   expect(await first.exit).toBe(0);
-  const second = await start(port);
+  const second = await start(port, opsPort);
   expect(second.out()).toContain('migrations up to date');
   expect(second.out()).toContain(`host#token=${creds.hostToken}`);
   expect(await results(url)).toMatchObject({ cats: 1, total: 1 });

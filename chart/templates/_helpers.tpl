@@ -309,6 +309,16 @@ upgrade, so they stay what the running Redis and PostgreSQL were initialised wit
   {{- end }}
 {{- end }}
 
+{{/* The server's ops port (OPS_PORT): its /metrics, kept off the public port 3000 because the
+     metrics count votes per option even while a round's results are hidden. */}}
+{{- define "livevote.server.opsPort" -}}9464{{- end -}}
+
+{{/* Monitoring: the Service port a component's metrics are scraped on: the server's own
+     "metrics" port; the consumer's only port, "http", is all operations anyway. */}}
+{{- define "livevote.metricsPortName" -}}
+{{- if eq .component "server" }}metrics{{ else }}http{{ end -}}
+{{- end -}}
+
 {{/* Monitoring: the Prometheus pods allowed to scrape /metrics, as one NetworkPolicy peer. */}}
 {{- define "livevote.prometheusPeers" -}}
 - namespaceSelector:

@@ -16,7 +16,8 @@ metadata:
 automountServiceAccountToken: false
 {{- end -}}
 
-{{/* ClusterIP Service on the container port named "http": (dict "ctx" $ "component" "server" "port" 3000) */}}
+{{/* ClusterIP Service on the container port named "http": (dict "ctx" $ "component" "server" "port" 3000).
+     Optional "metricsPort": a second port, named "metrics", on the container port of that name. */}}
 {{- define "livevote.workload.service" -}}
 apiVersion: v1
 kind: Service
@@ -35,6 +36,13 @@ spec:
       targetPort: http
       protocol: TCP
       appProtocol: http
+    {{- with .metricsPort }}
+    - name: metrics
+      port: {{ . }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
 {{- end -}}
 
 {{/* HorizontalPodAutoscaler on CPU, rendered only when .Values.<component>.autoscaling.enabled.

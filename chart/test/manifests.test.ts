@@ -271,7 +271,8 @@ for (const set of valueSets) {
       for (const src of ['prometheus', 'impostor']) {
         for (const c of ['stranger:3000/TCP', 'stranger:8080/TCP', 'dns:53/UDP', 'dns:53/TCP']) expected.add(`${src} -> ${c}`);
       }
-      if (monitoringOn) for (const c of ['prometheus -> server:3000/TCP', 'prometheus -> consumer:3001/TCP']) expected.add(c);
+      // The server's metrics are on its ops port, never on the public 3000.
+      if (monitoringOn) for (const c of ['prometheus -> server:9464/TCP', 'prometheus -> consumer:3001/TCP']) expected.add(c);
       // Traffic to and from the outside world (external endpoints) for strangers is not ours to police.
       for (const ext of external) for (const src of ['edge', 'stranger', 'prometheus', 'impostor']) expected.add(`${src} -> ${ext.name}:${ext.ports[0]!.port}/TCP`);
       const ownNamespaceShared = overrides.some((o) => o?.namespaces?.single);
@@ -323,6 +324,26 @@ for (const set of valueSets) {
           expect(ing.metadata.annotations['nginx.ingress.kubernetes.io/proxy-buffering']).toBe('off');
           expect(Number(ing.metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600);
         }
+      }
+    });
+
+    it('gives the server its metrics on a named ops port apart from the public one, which no route reaches', () => {
+      const server = wls.find((w) => w.component === 'server')!;
+      const c = containersOf(server.podSpec).find((x: K8s) => x.name === 'server');
+      const env = envOf(c);
+      const ports = Object.fromEntries((c.ports as K8s[]).map((p) => [p.name, p.containerPort]));
+      expect(ports).toEqual({ http: Number(env.PORT), metrics: Number(env.OPS_PORT) });
+      expect(env.OPS_PORT).not.toBe(env.PORT);
+      // Prometheus scrapes the pod from outside it; the NetworkPolicy is what keeps others out.
+      expect(env.OPS_HOST).toBe('0.0.0.0');
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(c[probe].httpGet.port, probe).toBe('http');
+      const svc = docs.find((d) => d.kind === 'Service' && d.metadata.name === `${RELEASE}-livevote-server`);
+      expect(svc.spec.ports.map((p: K8s) => [p.name, p.port, p.targetPort])).toEqual([['http', 3000, 'http'], ['metrics', Number(env.OPS_PORT), 'metrics']]);
+      // Every way in from the edge names the public port.
+      const route = docs.find((d) => d.kind === 'HTTPRoute');
+      for (const ref of (route?.spec.rules ?? []).flatMap((r: K8s) => r.backendRefs)) expect(ref.port, JSON.stringify(ref)).not.toBe(Number(env.OPS_PORT));
+      for (const ing of docs.filter((d) => d.kind === 'Ingress')) {
+        for (const p of ing.spec.rules.flatMap((r: K8s) => r.http.paths)) expect([3000, 'http'], id(ing)).toContain(p.backend.service.port.number ?? p.backend.service.port.name);
       }
     });
 

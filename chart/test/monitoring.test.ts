@@ -1,6 +1,6 @@
 /**
  * The optional monitoring objects: off by default; with monitoring on, ServiceMonitors that find
- * the services' metrics ports, the alerts by their exact names with severities and runbook links,
+ * the services' metrics ports (the server's ops port, never its public one), the alerts by their exact names with severities and runbook links,
  * and a dashboard whose every query parses as sensible PromQL over livevote_* metrics.
  * (That those metric names exist in the running services is metrics-names.test.ts.)
  */
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { helm, id, type K8s, render, selects, templateArgs, valueSets, workloads } from './lib.ts';
+import { envOf, helm, id, type K8s, render, selects, templateArgs, valueSets, workloads } from './lib.ts';
 import {
   MONITORING_VALUES, alertRules, dashboardConfigMap, dashboardOf, dashboardPanels, dashboardQueries, dashboardVariableQueries,
   livevoteNames, parsePromQL, prometheusRule, renderMonitoring, ruleQueries, withGrafanaDefaults,
@@ -62,6 +62,16 @@ describe(`monitoring on (${MONITORING_VALUES})`, () => {
         const [wl] = wls.filter((w) => w.namespace === svc.metadata.namespace && selects({ matchLabels: svc.spec.selector }, w.podLabels));
         const containerPort = wl!.podSpec.containers.flatMap((c: K8s) => c.ports ?? []).find((p: K8s) => p.name === port.targetPort || p.containerPort === port.targetPort);
         expect(containerPort, `${id(svc)} port ${port.name} reaches a container port`).toBeDefined();
+        // The server answers /metrics on its ops port alone (its public port says 404).
+        const container = wl!.podSpec.containers.find((c: K8s) => (c.ports ?? []).includes(containerPort));
+        const env = envOf(container);
+        if (m.metadata.name.endsWith('-server')) {
+          expect(ep.port).toBe('metrics');
+          expect(containerPort.containerPort, 'the server\'s scrape port is its OPS_PORT').toBe(Number(env.OPS_PORT));
+          expect(containerPort.containerPort).not.toBe(Number(env.PORT));
+        } else {
+          expect(containerPort.containerPort, 'the consumer serves /metrics on its PORT').toBe(Number(env.PORT));
+        }
       }
     }
   });

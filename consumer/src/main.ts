@@ -3,11 +3,10 @@
  * retries dependencies forever at run time, and on SIGTERM finishes the batch in flight.
  */
 import { redisKeys } from '@livevote/contract';
-import { ConfigError, createLogger, createPool, createRedis, redisTargetOf, shardKeys, waitReady } from '@livevote/service-kit';
+import { ConfigError, createLogger, createOpsServer, createPool, createRedis, listen, redisTargetOf, shardKeys, waitReady } from '@livevote/service-kit';
 import { loadConfig } from './config.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { withFaultHooks } from './fault-hooks.ts';
-import { createOpsServer } from './ops-server.ts';
 import { TallyStore } from './tally-store.ts';
 import { VoteConsumer } from './vote-consumer.ts';
 import { VoteStream, compareIds } from './vote-stream.ts';
@@ -94,10 +93,12 @@ const ops = createOpsServer({
     return true;
   },
 });
-ops.listen(config.PORT, () => {
-  const addr = ops.address();
-  logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.PORT, consumer: config.CONSUMER_NAME }, 'consumer started');
-});
+try {
+  logger.info({ port: await listen(ops, config.PORT), consumer: config.CONSUMER_NAME }, 'consumer started');
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'cannot listen (check PORT)');
+  process.exit(1);
+}
 
 // Waits for Redis instead of exiting: a consumer that crash-loops while Redis starts helps no one.
 async function connectThenRun(): Promise<void> {

@@ -78,3 +78,5 @@ export const CONSUMER_GROUP = 'tally-writers';
  */
 export const ROUND_CHANGE_LOCK = 7_405_001;
 export const DEFAULT_REDIS_PREFIX = 'lv:';
+/** The server's ops port (OPS_PORT: /metrics) unless told otherwise; `npm start` uses it too. */
+export const DEFAULT_OPS_PORT = 9464;

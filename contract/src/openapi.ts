@@ -390,14 +390,6 @@ function paths(): Json {
         },
       },
     },
-    [ROUTES.metrics]: {
-      get: {
-        operationId: 'metrics',
-        tags: ['operations'],
-        summary: 'Prometheus metrics',
-        responses: { 200: { description: 'The Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } },
-      },
-    },
   };
 }
 
@@ -425,7 +417,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
       { name: 'votes', description: 'Casting a vote and asking whether it was counted.' },
       { name: 'results', description: 'The current round and its totals, once or live, and how many watch.' },
       { name: 'host', description: 'The host controls: rounds, closing voting, hiding and revealing results.' },
-      { name: 'operations', description: 'Probes, metrics and this document.' },
+      { name: 'operations', description: 'Probes and this document. The Prometheus metrics are not on this port but on the ops port (OPS_PORT).' },
     ],
     paths: paths(),
     components: {

@@ -21,7 +21,8 @@ let log = '';
 const stack = spawn('npm', ['start'], {
   cwd: repo,
   detached: true, // its own process group, so stopping it stops npm, node and the services
-  env: { ...process.env, PORT: String(port), HOST_TOKEN: hostToken, RATE_LIMIT: 'off', CLIENT_DIR: '', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  // A free ops port as well: npm start's default 9464 may be another stack's on this machine.
+  env: { ...process.env, PORT: String(port), OPS_PORT: process.env.OPS_PORT ?? String(await freePort()), HOST_TOKEN: hostToken, RATE_LIMIT: 'off', CLIENT_DIR: '', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 let exited: number | null | undefined;

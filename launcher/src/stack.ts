@@ -19,6 +19,8 @@ export interface StackOptions {
   redisPrefix: string;
   /** Server port; 0 picks a free one (kept across restarts). */
   port?: number;
+  /** The server's ops port (OPS_PORT, its /metrics), on 127.0.0.1 only; 0 picks a free one. */
+  opsPort?: number;
   consumers?: number;
   /** Serve the SvelteKit build from this directory on the server's port. */
   clientDir?: string;
@@ -34,6 +36,9 @@ export interface StackOptions {
 export interface Stack {
   url: string;
   port: number;
+  /** Where the server's metrics are: `${opsUrl}/metrics` (the public port answers 404 there). */
+  opsUrl: string;
+  opsPort: number;
   /** The HOST_TOKEN the server runs with. */
   hostToken: string;
   server: ServiceProcess;
@@ -45,6 +50,7 @@ export interface Stack {
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const port = options.port || (await freePort());
+  const opsPort = options.opsPort || (await freePort());
   const hostToken = options.hostToken ?? randomBytes(18).toString('base64url');
   const common = {
     // Unset (not inherited) without a URL: two ways to reach Redis are a start-up error.
@@ -57,7 +63,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const server = new ServiceProcess({
     name: 'server',
     entry: SERVER_ENTRY,
-    env: { ...common, PORT: String(port), HOST_TOKEN: hostToken, ...(options.clientDir ? { CLIENT_DIR: options.clientDir } : {}), ...options.serverEnv },
+    // Loopback whatever the caller's environment says: a stack on this machine shows its
+    // metrics to this machine only.
+    env: { ...common, PORT: String(port), OPS_PORT: String(opsPort), OPS_HOST: '127.0.0.1', HOST_TOKEN: hostToken, ...(options.clientDir ? { CLIENT_DIR: options.clientDir } : {}), ...options.serverEnv },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     inheritOutput: options.inheritOutput ?? false,
   });
@@ -80,6 +88,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    opsUrl: `http://127.0.0.1:${opsPort}`,
+    opsPort,
     hostToken,
     server,
     consumers,

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
-import { DEFAULT_REDIS_PREFIX } from '@livevote/contract';
+import { DEFAULT_OPS_PORT, DEFAULT_REDIS_PREFIX } from '@livevote/contract';
 import { migrate } from '@livevote/consumer/migrate';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { freePort } from './free-port.ts';
@@ -25,8 +25,9 @@ const log = (line: string) => console.log(`[start] ${line}`);
 const cleanups: (() => Promise<void>)[] = [];
 
 async function main(): Promise<void> {
-  const port = Number(process.env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got "${process.env.PORT}"`);
+  const port = portFromEnv('PORT', 3000);
+  // The server's own default, so the metrics are where its docs say; 0 picks a free port.
+  const opsPort = portFromEnv('OPS_PORT', DEFAULT_OPS_PORT);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const creds = loadCredentials();
 
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     redisUrl: redisUrls.server,
     redisPrefix: process.env.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX,
     port,
+    opsPort,
     ...(clientDir ? { clientDir } : {}),
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
     consumerEnv: { DATABASE_URL: dbUrls.consumer, REDIS_URL: redisUrls.consumer },
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
   log(`live vote is up: ${stack.url}/  (presenter screen: ${stack.url}/present, API: ${stack.url}/api/results)`);
   // The token rides in the fragment, which browsers never send; /host trades it for a cookie.
   log(`host controls: ${stack.url}/host#token=${encodeURIComponent(stack.hostToken)}`);
+  log(`metrics (this machine only): ${stack.opsUrl}/metrics`);
   log('press Ctrl-C to stop');
   void Promise.race([stack.server.waitExit(), ...stack.consumers.map((c) => c.waitExit())]).then(() => {
     if (!stopping) {
@@ -96,6 +99,12 @@ async function main(): Promise<void> {
       void stop(1);
     }
   });
+}
+
+function portFromEnv(name: string, def: number): number {
+  const port = Number(process.env[name] ?? def);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be a port number, got "${process.env[name]}"`);
+  return port;
 }
 
 /** Passwords for the per-service roles, generated once and kept in .data (never committed). */

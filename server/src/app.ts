@@ -69,9 +69,6 @@ export function buildApp(deps: AppDeps): Express {
     const ok = await deps.ready().catch(() => false);
     res.status(ok ? 200 : 503).json({ ready: ok });
   });
-  app.get(ROUTES.metrics, async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
 
   const tagRequest: RequestHandler = (req, res, next) => {
     // A request ID for the logs: the proxy's, when it sent a sane one, else our own.
@@ -103,6 +100,9 @@ export function buildApp(deps: AppDeps): Express {
   app.use(hostRoutes(deps.host));
   app.use(openApiRoute());
   app.use(ROUTES.api, (_req, res) => sendError(res, 404, 'no such API route'));
+  // The metrics count votes per option even while a round's results are hidden, so they are on
+  // the ops port alone (main.ts); here /metrics is answered before the client could take it.
+  app.use(ROUTES.metrics, tagRequest, apiHeaders, (_req, res) => sendError(res, 404, 'no such route: metrics are served on the ops port'));
 
   if (deps.clientHandler) app.use(deps.clientHandler);
 

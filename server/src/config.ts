@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { HOST_TOKEN_MIN_LENGTH } from '@livevote/contract';
+import { DEFAULT_OPS_PORT, HOST_TOKEN_MIN_LENGTH } from '@livevote/contract';
 import { ConfigError, commonEnv, intEnv, parseEnv } from '@livevote/service-kit';
 import { compileTrustProxy } from './client-address.ts';
 
@@ -52,6 +53,20 @@ const onOff = z.enum(['on', 'off']);
 const shape = {
   ...commonEnv,
   PORT: intEnv(0, 65535, 3000),
+  /**
+   * The ops port: /metrics (and the probes again). Apart from PORT because the metrics count votes
+   * per option, which the public port must not tell while a round's results are hidden.
+   */
+  OPS_PORT: intEnv(0, 65535, DEFAULT_OPS_PORT),
+  /**
+   * Where the ops port listens. Loopback unless told otherwise, so a server started by hand does
+   * not publish its metrics; in a pod it must be 0.0.0.0 (or ::) for Prometheus to reach it.
+   */
+  OPS_HOST: z
+    .string()
+    .trim()
+    .default('127.0.0.1')
+    .refine((h) => isIP(h) !== 0, { error: 'must be an IP address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 or :: for every interface' }),
   /**
    * A read replica (e.g. CloudNativePG's `-ro` service) for GET /api/vote/:id, the one read that
    * grows with the vote rate (the browser asks after each 202). Results stay on DATABASE_URL.
@@ -137,6 +152,10 @@ export type ServerConfig = z.infer<z.ZodObject<typeof shape>>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const config = parseEnv(shape, env);
+  // Port 0 twice is two different free ports; any other equal pair could never both listen.
+  if (config.OPS_PORT !== 0 && config.OPS_PORT === config.PORT) {
+    throw new ConfigError(`invalid configuration:\n  OPS_PORT: must differ from PORT (${config.PORT}): the metrics are kept off the public port`);
+  }
   if (config.REDIS_ACK_REPLICAS > 0 && config.REDIS_ACK_TIMEOUT_MS >= config.VOTE_OUTCOME_WAIT_MS) {
     throw new ConfigError(
       `invalid configuration:\n  REDIS_ACK_TIMEOUT_MS: must be below VOTE_OUTCOME_WAIT_MS (${config.VOTE_OUTCOME_WAIT_MS}): the WAIT must answer before the vote is given up on`,

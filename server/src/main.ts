@@ -3,7 +3,7 @@
  * reconnect elsewhere, finishes in-flight requests and exits within SHUTDOWN_GRACE_MS.
  */
 import { redisKeys } from '@livevote/contract';
-import { ConfigError, createLogger, createPool, createRedis, publishMessage, redisTargetOf, shardKeys, waitReady } from '@livevote/service-kit';
+import { ConfigError, createLogger, createOpsServer, createPool, createRedis, listen, publishMessage, redisTargetOf, shardKeys, waitReady } from '@livevote/service-kit';
 import http from 'node:http';
 import { buildApp, loadClientHandler, withStreamRoute } from './app.ts';
 import { compileTrustProxy } from './client-address.ts';
@@ -114,6 +114,15 @@ const rateLimits = createRateLimits({
   logger,
 });
 sampleRedisMemory(redis, metrics, config.REDIS_MEMORY_SAMPLE_MS);
+const ready = async (): Promise<boolean> => {
+  // Ready = can take votes (docs: DESIGN "What a 2xx, a 503 and ready mean"): PostgreSQL being
+  // away degrades results and vote status, never readiness; but a vote needs the round state in
+  // Redis, which a fresh start or a Redis that lost it gets only once PostgreSQL is read.
+  if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready') return false;
+  if (await stateCopy.usable()) return true;
+  restoreRoundState();
+  return false;
+};
 const app = buildApp({
   intake: new VoteIntake({
     redis: intakeRedis,
@@ -147,20 +156,21 @@ const app = buildApp({
   trustProxy,
   allowedOrigins: config.ALLOWED_ORIGINS,
   rateLimits,
-  ready: async () => {
-    // Ready = can take votes (docs: DESIGN "What a 2xx, a 503 and ready mean"): PostgreSQL being
-    // away degrades results and vote status, never readiness; but a vote needs the round state in
-    // Redis, which a fresh start or a Redis that lost it gets only once PostgreSQL is read.
-    if (shuttingDown || redis.status !== 'ready' || intakeRedis.status !== 'ready') return false;
-    if (await stateCopy.usable()) return true;
-    restoreRoundState();
-    return false;
-  },
+  ready,
   clientHandler: config.CLIENT_DIR ? await loadClientHandler(config.CLIENT_DIR) : undefined,
 });
 
 void subscriber.start().catch((err) => logger.warn({ err: (err as Error).message }, 'tally subscription not started yet'));
 
+// Bound before the public port, so whoever waits for the public /readyz can scrape at once; a
+// taken ops port ends start-up like a taken public one: a server nobody can scrape runs blind.
+const ops = createOpsServer({ registry: metrics.registry, ready });
+try {
+  logger.info({ port: await listen(ops, config.OPS_PORT, config.OPS_HOST), host: config.OPS_HOST }, 'metrics on the ops port');
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'cannot listen on the ops port (check OPS_PORT, OPS_HOST)');
+  process.exit(1);
+}
 const server = http.createServer(withStreamRoute(app, { hub, metrics, rateLimits, logger, trustProxy, allowedOrigins: config.ALLOWED_ORIGINS }));
 server.listen(config.PORT, () => {
   const addr = server.address();
@@ -187,6 +197,9 @@ async function shutdown(signal: string): Promise<void> {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
+  // Closed only after the public port, so the drain itself can still be scraped.
+  ops.close();
+  ops.closeAllConnections();
   clearInterval(roundCheck);
   await watchers.stop();
   redis.disconnect();

@@ -57,10 +57,20 @@ describe('the server refuses a bad configuration with exit 2, naming the variabl
     ['HOST_TOKEN', 'fifteen-chars-1'],
     ['HOST_TOKEN', 'sixteen chars ok?'],
     ['HOST_TOKEN', ' leading-space-token'],
+    ['OPS_PORT', '70000'],
+    ['OPS_HOST', 'localhost'],
+    ['OPS_HOST', '0.0.0.0:9464'],
   ])('%s=%j', async (variable, value) => {
     const r = await runServer({ [variable]: value });
     expectConfigExit(r, variable);
     if (variable === 'HOST_TOKEN' && value) expect(r.stderr, 'the token is never printed').not.toContain(value.trim());
+  });
+
+  it('OPS_PORT equal to PORT', async () => {
+    const port = String(await freePort());
+    const r = await runServer({ PORT: port, OPS_PORT: port });
+    expectConfigExit(r, 'OPS_PORT');
+    expect(r.stderr).toContain(`must differ from PORT (${port})`);
   });
 
   it('HOST_TOKEN unset', async () => {
@@ -76,7 +86,7 @@ describe('the server refuses a bad configuration with exit 2, naming the variabl
     .map(([name]) => name);
 
   it('knows the numeric variables', () => {
-    expect(numeric).toEqual(expect.arrayContaining(['PORT', 'RATE_LIMIT_VOTES_PER_MIN', 'SSE_TICK_MS', 'SHUTDOWN_GRACE_MS']));
+    expect(numeric).toEqual(expect.arrayContaining(['PORT', 'OPS_PORT', 'RATE_LIMIT_VOTES_PER_MIN', 'SSE_TICK_MS', 'SHUTDOWN_GRACE_MS']));
   });
 
   it.each(numeric)('%s=not-a-number', async (variable) => {

@@ -35,3 +35,14 @@ it('refuses an empty, blank or non-integer number instead of reading it as 0', (
   expect(loadConfig({ ...base, PORT: ' 8080 ' }).PORT).toBe(8080);
   expect(loadConfig({ ...base, PORT: '0' }).PORT).toBe(0);
 });
+
+it('keeps the ops port apart from PORT, on loopback unless OPS_HOST says otherwise', () => {
+  expect(loadConfig({ ...base })).toMatchObject({ PORT: 3000, OPS_PORT: 9464, OPS_HOST: '127.0.0.1' });
+  expect(loadConfig({ ...base, OPS_PORT: '9100', OPS_HOST: ' 0.0.0.0 ' })).toMatchObject({ OPS_PORT: 9100, OPS_HOST: '0.0.0.0' });
+  expect(loadConfig({ ...base, OPS_HOST: '::' }).OPS_HOST).toBe('::');
+  // Both 0: two different free ports.
+  expect(loadConfig({ ...base, PORT: '0', OPS_PORT: '0' })).toMatchObject({ PORT: 0, OPS_PORT: 0 });
+  expect(() => loadConfig({ ...base, PORT: '8080', OPS_PORT: '8080' })).toThrow(/OPS_PORT: must differ from PORT \(8080\)/);
+  expect(() => loadConfig({ ...base, OPS_PORT: '3000' })).toThrow(/OPS_PORT: must differ from PORT/);
+  for (const bad of ['', 'localhost', 'example.com', '0.0.0.0:9464', '300.1.1.1', '*']) expect(() => loadConfig({ ...base, OPS_HOST: bad }), JSON.stringify(bad)).toThrow(/OPS_HOST: must be an IP address/);
+});

@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 const metric = async (name: string, label: string) => {
-  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const text = await (await fetch(`${stack.opsUrl}/metrics`)).text();
   const m = new RegExp(`^${name}\\{${label}\\} (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 };

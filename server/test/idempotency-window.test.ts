@@ -77,7 +77,7 @@ it('keeps accepting keyed votes long after the records of all of them would have
   console.log(`peak used_memory ${peak} B (${Math.round((100 * peak) / MAXMEMORY)} % of maxmemory) after ${waves * WAVE} keyed votes`);
   expect(peak).toBeLessThan(MAXMEMORY);
   // The gauges an operator alerts on.
-  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const text = await (await fetch(`${stack.opsUrl}/metrics`)).text();
   expect(Number(/^livevote_redis_maxmemory_bytes (\d+)/m.exec(text)?.[1])).toBe(MAXMEMORY);
   expect(Number(/^livevote_redis_memory_used_bytes (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
 });

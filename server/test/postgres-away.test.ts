@@ -74,7 +74,8 @@ it('stays ready and takes votes while PostgreSQL is away; results serve the last
   const fresh = new ServiceProcess({
     name: 'server-2',
     entry: stack.server.options.entry,
-    env: { ...stack.server.options.env, PORT: String(port) },
+    // An ops port of its own too: the first server holds the one in the copied env.
+    env: { ...stack.server.options.env, PORT: String(port), OPS_PORT: String(await freePort()) },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
   extra.push(fresh);

@@ -32,7 +32,7 @@ afterAll(async () => {
 
 const vote = () => fetch(`${stack.url}/api/vote`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"option":"cats"}' });
 const storeErrors = async () => {
-  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const text = await (await fetch(`${stack.opsUrl}/metrics`)).text();
   return Number(/^livevote_rate_limit_store_errors_total\{limiter="votes"\} (\d+)/m.exec(text)?.[1] ?? 'NaN');
 };
 

@@ -59,7 +59,7 @@ function rawReader(url: string): { text: () => string; endedAt: () => number | u
 describe('SSE limits', () => {
   it('allows one stream per connection: pipelined stream requests take no slots and no memory', async () => {
     const { stack } = await stackFor('sse_pipelined', { SSE_MAX_PER_IP: '100' });
-    const rss0 = await metric(stack.url, 'livevote_server_process_resident_memory_bytes');
+    const rss0 = await metric(stack.opsUrl, 'livevote_server_process_resident_memory_bytes');
     const SOCKETS = 5;
     const PIPELINED = 500;
     const closed = new Set<net.Socket>();
@@ -73,15 +73,15 @@ describe('SSE limits', () => {
     });
     cleanups.push(() => sockets.forEach((s) => s.destroy()));
     // Either the server refused the pipelined connections, or (the bug) they filled the address's slots.
-    const refused = () => metric(stack.url, 'livevote_sse_connections_rejected_total', 'reason="pipelined"').catch(() => 0);
+    const refused = () => metric(stack.opsUrl, 'livevote_sse_connections_rejected_total', 'reason="pipelined"').catch(() => 0);
     await expect
-      .poll(async () => (await refused()) >= SOCKETS || (await metric(stack.url, 'livevote_sse_clients')) >= 100, {
+      .poll(async () => (await refused()) >= SOCKETS || (await metric(stack.opsUrl, 'livevote_sse_clients')) >= 100, {
         message: 'pipelined requests handled',
         timeout: 20_000,
       })
       .toBe(true);
-    const clients = await metric(stack.url, 'livevote_sse_clients');
-    const rss1 = await metric(stack.url, 'livevote_server_process_resident_memory_bytes');
+    const clients = await metric(stack.opsUrl, 'livevote_sse_clients');
+    const rss1 = await metric(stack.opsUrl, 'livevote_server_process_resident_memory_bytes');
     console.info(`pipelined: ${SOCKETS}×${PIPELINED} requests → ${clients} hub clients, ${closed.size} sockets closed, RSS +${((rss1 - rss0) / 2 ** 20).toFixed(1)} MiB`);
     expect(clients, 'hub slots held by the pipelining sockets').toBeLessThanOrEqual(SOCKETS);
     const ordinary = await streamStatus(stack.url, '127.0.0.5');

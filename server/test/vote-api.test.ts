@@ -89,10 +89,10 @@ describe('POST /api/vote → stream → consumer → PostgreSQL', () => {
     expect(res.status).toBe(202);
   });
 
-  it('serves health, readiness and metrics', async () => {
+  it('serves health and readiness, and the metrics on the ops port', async () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
-    const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+    const metrics = await (await fetch(`${stack.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(/^livevote_votes_accepted_total\{option="cats"\} \d+/m);
     expect(metrics).toMatch(/^livevote_votes_rejected_total\{reason="invalid_body"\} \d+/m);
   });

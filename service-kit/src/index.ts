@@ -5,3 +5,4 @@ export * from './config.ts';
 export * from './redis-target.ts';
 export * from './stream-shards.ts';
 export * from './pubsub.ts';
+export * from './ops-server.ts';
