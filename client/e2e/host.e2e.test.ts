@@ -178,4 +178,22 @@ describe('the host', () => {
     expect(await serious(page)).toEqual([]);
     await screenshot(page, 'host-signin-1024x768-dark');
   });
+
+  it('"sign out everywhere" (after a confirmation) ends the session on this device and on another one', async () => {
+    const { page: other } = await open(`/host#token=${encodeURIComponent(stack.hostToken)}`);
+    await waitForAttr(other, 'host', 'data-view', 'ready');
+    await host.getByTestId('host-sign-out-everywhere').click();
+    await expect.poll(() => host.getByTestId('host-everywhere-confirm').isVisible()).toBe(true);
+    expect(await serious(host)).toEqual([]);
+    await screenshot(host, 'host-sign-out-everywhere-1024x768-light');
+    await host.getByTestId('host-everywhere-yes').click();
+    await waitForAttr(host, 'host', 'data-view', 'signed-out');
+    // The other device finds out on its next refresh (once a second).
+    await waitForAttr(other, 'host', 'data-view', 'signed-out');
+    expect(await testIdText(other, 'host-error')).toMatch(/session has ended/);
+    // The token signs in again.
+    await other.getByLabel('Host token').fill(stack.hostToken);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await waitForAttr(other, 'host', 'data-view', 'ready');
+  });
 });

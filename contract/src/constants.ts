@@ -21,8 +21,13 @@ export type VotingState = (typeof VOTING_STATES)[number];
 export const RESULTS_STATES = ['shown', 'hidden'] as const;
 export type ResultsState = (typeof RESULTS_STATES)[number];
 
-/** The host session cookie (HttpOnly, SameSite=Strict, Path=/api/host) that `POST /api/host/session` sets. */
+/** The host session cookie (HttpOnly, SameSite=Strict, Path=/api/host) that `POST /api/host/session` sets over http. */
 export const HOST_SESSION_COOKIE = 'lv_host';
+/**
+ * Its name over https: the `__Host-` prefix makes browsers take it only with `Secure`, `Path=/`
+ * and no `Domain`, so no other host (a sibling subdomain) can set or overwrite it.
+ */
+export const HOST_SESSION_COOKIE_SECURE = '__Host-lv_host';
 /** `HOST_TOKEN`'s minimum length. */
 export const HOST_TOKEN_MIN_LENGTH = 16;
 
@@ -37,6 +42,8 @@ export const ROUTES = {
   watchers: '/api/watchers',
   /** Host routes: `Authorization: Bearer <HOST_TOKEN>` or the host session cookie. */
   hostSession: '/api/host/session',
+  /** DELETE: sign out everywhere (every host session ends). */
+  hostSessions: '/api/host/sessions',
   hostRounds: '/api/host/rounds',
   hostRound: '/api/host/round',
   /** The OpenAPI 3.1 document of these routes, generated from the contract (`@livevote/contract/openapi`). */

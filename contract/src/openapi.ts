@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import pkg from '../package.json' with { type: 'json' };
-import { HOST_SESSION_COOKIE, IDEMPOTENCY_KEY_PATTERN, ROUTES, SSE_EVENT_TALLY } from './constants.ts';
+import { HOST_SESSION_COOKIE, HOST_SESSION_COOKIE_SECURE, IDEMPOTENCY_KEY_PATTERN, ROUTES, SSE_EVENT_TALLY } from './constants.ts';
 import {
   ErrorBody,
   Health,
@@ -117,7 +117,7 @@ const headers = {
     schema: { type: 'string' },
   },
   SetHostSession: {
-    description: `The host session: \`${HOST_SESSION_COOKIE}=<expiry>.<HMAC>; Path=/api/host; HttpOnly; SameSite=Strict\` (and \`Secure\` over https), 12 hours. A DELETE answers it expired.`,
+    description: `The host session, 12 hours: over https \`${HOST_SESSION_COOKIE_SECURE}=<expiry>.<epoch>.<HMAC>; Path=/; Secure; HttpOnly; SameSite=Strict\`, over http \`${HOST_SESSION_COOKIE}=…; Path=/api/host; HttpOnly; SameSite=Strict\`. Signed with a key derived from the host token; refused once "sign out everywhere" has moved the epoch on. A DELETE answers it expired.`,
     required: true,
     schema: { type: 'string' },
   },
@@ -183,6 +183,7 @@ const hostErrors = {
   401: ref('responses', 'HostUnauthorized'),
   403: ref('responses', 'HostForbidden'),
   429: { ...ref('responses', 'RateLimited'), description: 'Too many host requests without a valid token or session from this address.' },
+  503: { ...ref('responses', 'HostUnavailable'), description: 'The session or the failure limit cannot be checked (PostgreSQL or Redis away): refused, never let through.' },
 };
 
 /** The paths, their operations and every answer each can give. */
@@ -308,7 +309,22 @@ function paths(): Json {
         operationId: 'closeHostSession',
         tags: ['host'],
         summary: 'Sign out: the session cookie is cleared',
+        description: 'Answered to anyone; audited and counted only for a request that carried a valid token or session.',
         responses: { 204: { description: 'Signed out.', headers: { 'Set-Cookie': ref('headers', 'SetHostSession'), 'X-Request-Id': ref('headers', 'XRequestId') } }, 403: ref('responses', 'HostForbidden') },
+      }),
+    },
+    [ROUTES.hostSessions]: {
+      delete: api({
+        operationId: 'revokeHostSessions',
+        tags: ['host'],
+        summary: 'Sign out everywhere: every host session ends, on every server',
+        description: 'Every session cookie issued so far is refused from now on (other servers within a second); this request\'s cookie is cleared. The token still signs in.',
+        security: HOST_SECURITY,
+        responses: {
+          204: { description: 'Every session ended.', headers: { 'Set-Cookie': ref('headers', 'SetHostSession'), 'X-Request-Id': ref('headers', 'XRequestId') } },
+          ...hostErrors,
+          503: ref('responses', 'HostUnavailable'),
+        },
       }),
     },
     [ROUTES.hostRounds]: {

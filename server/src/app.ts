@@ -49,6 +49,7 @@ const routeLabels = new Map<string, string>([
   [ROUTES.stream, 'stream'],
   [ROUTES.watchers, 'watchers'],
   [ROUTES.hostSession, 'host'],
+  [ROUTES.hostSessions, 'host'],
   [ROUTES.hostRound, 'host'],
   [ROUTES.hostRounds, 'host'],
 ]);
@@ -85,8 +86,11 @@ export function buildApp(deps: AppDeps): Express {
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     crossOriginResourcePolicy: { policy: 'same-origin' },
   });
-  // CORS for the ALLOWED_ORIGINS, preflights included (answered 204 here, before any route).
-  app.use(ROUTES.api, tagRequest, apiHeaders, corsPolicy(deps.allowedOrigins));
+  // CORS for the ALLOWED_ORIGINS, preflights included (answered 204 here, before any route);
+  // never for the host's routes, which only the site's own pages may use.
+  const cors = corsPolicy(deps.allowedOrigins);
+  const hostPrefix = ROUTES.hostSession.slice(ROUTES.api.length, ROUTES.hostSession.lastIndexOf('/') + 1);
+  app.use(ROUTES.api, tagRequest, apiHeaders, (req, res, next) => (req.path.startsWith(hostPrefix) ? next() : cors(req, res, next)));
   app.post(ROUTES.vote, deps.rateLimits.votes);
   app.use(voteRoutes({ intake: deps.intake, tallies: deps.tallies, metrics: deps.metrics, allowedOrigins: deps.allowedOrigins }));
   app.get(ROUTES.watchers, async (_req, res) => {

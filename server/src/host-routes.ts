@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import type { Logger } from 'pino';
 import { ROUTES, RoundPatch, RoundStart, type HostRound, type RoundTally } from '@livevote/contract';
 import type { HostAuth } from './host-auth.ts';
+import type { HostSessionEpoch } from './host-session-epoch.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { ChangeKeyReusedError, ChangeOutcomeUnknownError, type ChangeOutcome, type HostChange, type RoundStore } from './round-store.ts';
 import type { RoundStateCopy } from './round-state.ts';
@@ -18,12 +19,13 @@ export interface HostRoutesOptions {
   stateCopy: Pick<RoundStateCopy, 'write' | 'restore'>;
   /** Tells every screen (all server processes) about a change; failures are logged, not fatal. */
   announce: (t: RoundTally) => Promise<void>;
+  /** The host sessions' epoch: "sign out everywhere" moves it on. */
+  epoch: Pick<HostSessionEpoch, 'revoke'>;
   metrics: ServerMetrics;
   logger: Logger;
-  allowedOrigins: readonly string[];
 }
 
-type Action = 'new_round' | 'voting_open' | 'voting_closed' | 'results_shown' | 'results_hidden' | 'session_opened' | 'session_closed';
+type Action = 'new_round' | 'voting_open' | 'voting_closed' | 'results_shown' | 'results_hidden' | 'session_opened' | 'session_closed' | 'sessions_revoked';
 
 const tallyOf = ({ openedAt: _o, closedAt: _c, ...t }: HostRound): RoundTally => t;
 
@@ -52,17 +54,36 @@ export function hostRoutes(options: HostRoutesOptions): Router {
     logger.warn({ err: (err as Error).message }, 'host action failed; nothing changed');
     sendError(res, 503, 'nothing changed: the database or Redis is unavailable; retry shortly', { retryAfterSeconds: 1 });
   };
-  const guard = crossSiteGuard(options.allowedOrigins, 'cross-site host request refused', () => metrics.hostAuthFailures.inc({ reason: 'cross_site' }));
+  // Same origin only: ALLOWED_ORIGINS opens votes and results to other pages, never the host's
+  // controls (a sibling subdomain is same-site, so SameSite=Strict alone would send the cookie).
+  const guard = crossSiteGuard([], 'cross-site host request refused', () => metrics.hostAuthFailures.inc({ reason: 'cross_site' }));
   router.use(ROUTES.hostSession.slice(0, ROUTES.hostSession.lastIndexOf('/')), guard);
 
-  router.post(ROUTES.hostSession, auth.require({ allowCookie: false }), (req, res) => {
-    auth.setSession(req, res);
+  router.post(ROUTES.hostSession, auth.require({ allowCookie: false }), async (req, res) => {
+    try {
+      await auth.setSession(req, res);
+    } catch (err) {
+      return failed(res, err);
+    }
     audit(req, 'session_opened');
     res.status(204).end();
   });
-  router.delete(ROUTES.hostSession, (req, res) => {
+  // Anyone may clear their own cookie; only a request that was signed in is a host action.
+  router.delete(ROUTES.hostSession, async (req, res) => {
+    const signedIn = await auth.credential(req);
     auth.clearSession(req, res);
-    audit(req, 'session_closed');
+    if (signedIn === 'token' || signedIn === 'session') audit(req, 'session_closed');
+    res.status(204).end();
+  });
+  // Sign out everywhere: every session cookie issued so far stops working, on every server.
+  router.delete(ROUTES.hostSessions, auth.require(), async (req, res) => {
+    try {
+      await options.epoch.revoke();
+    } catch (err) {
+      return failed(res, err);
+    }
+    auth.clearSession(req, res);
+    audit(req, 'sessions_revoked');
     res.status(204).end();
   });
 

@@ -16,6 +16,7 @@ import { TallyReader } from './tally-reader.ts';
 import { TallySubscriber } from './tally-subscriber.ts';
 import { VoteIntake } from './vote-intake.ts';
 import { HostAuth } from './host-auth.ts';
+import { HostSessionEpoch } from './host-session-epoch.ts';
 import { RoundStore } from './round-store.ts';
 import { RoundStateCopy } from './round-state.ts';
 import { WatcherCount } from './watcher-count.ts';
@@ -86,6 +87,7 @@ const subscriber = new TallySubscriber({
 });
 
 const rounds = new RoundStore(pool, { outcomeWaitMs: config.VOTE_OUTCOME_WAIT_MS });
+const hostEpoch = new HostSessionEpoch(pool);
 const stateCopy = new RoundStateCopy({ redis: roundsRedis, keys: shards.map((k) => k.round), rounds, logger, ackReplicas: config.REDIS_ACK_REPLICAS, ackTimeoutMs: config.REDIS_ACK_TIMEOUT_MS });
 const restoreRoundState = () =>
   void stateCopy.restore().catch((err) => logger.warn({ err: (err as Error).message }, 'round state not checked (PostgreSQL or Redis away); retrying'));
@@ -136,7 +138,8 @@ const app = buildApp({
     onNoRound: restoreRoundState,
   }),
   host: {
-    auth: new HostAuth({ token: config.HOST_TOKEN, metrics, rateLimits }),
+    auth: new HostAuth({ token: config.HOST_TOKEN, metrics, rateLimits, epoch: hostEpoch }),
+    epoch: hostEpoch,
     rounds,
     stateCopy,
     announce: async (t) => {
@@ -146,7 +149,6 @@ const app = buildApp({
     },
     metrics,
     logger,
-    allowedOrigins: config.ALLOWED_ORIGINS,
   },
   watchers,
   tallies,

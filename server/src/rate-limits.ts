@@ -20,7 +20,8 @@ export interface RateLimitOptions {
 }
 
 /** A new stream may open, or must wait this many seconds. */
-export type StreamAdmission = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+/** `unavailable`: Redis could not count it, and this limit fails closed (503, not 429). */
+export type StreamAdmission = { allowed: true } | { allowed: false; retryAfterSeconds: number; unavailable?: true };
 
 export interface RateLimits {
   /** Express middleware for `POST /api/vote`: answers 429 itself. */
@@ -30,6 +31,8 @@ export interface RateLimits {
   /**
    * Counts one host request that carried no valid credential; past the limit the address gets
    * 429 instead of 401, so a token cannot be guessed at speed. Valid requests are never counted.
+   * Always on (`RATE_LIMIT=off` lifts the voters' limits only), and closed when Redis cannot
+   * count: an uncounted guess is refused (503), never let through.
    */
   hostFailures: (clientAddress: string) => Promise<StreamAdmission>;
 }
@@ -126,11 +129,11 @@ export class RecoveringStore implements Store {
 
 /**
  * Per-address limits kept in Redis so every replica counts together. If Redis is down the
- * limiter lets requests through: the vote itself then answers 503, which is the truth.
+ * voters' limiters let requests through (the vote itself then answers 503, which is the truth);
+ * the host-failure limiter refuses them.
  */
 export function createRateLimits(options: RateLimitOptions): RateLimits {
   const allow = async (): Promise<StreamAdmission> => ({ allowed: true });
-  if (!options.enabled) return { votes: (_req, _res, next) => next(), streams: allow, hostFailures: allow };
   const { metrics } = options;
   const store = (name: Limiter) =>
     new RecoveringStore(
@@ -153,6 +156,32 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
     },
   };
 
+  // The stream route runs on plain node:http, ahead of Express, and express-rate-limit's
+  // middleware needs Express's request and response (req.app, req.ip, res.append). So it counts
+  // in the same Redis store directly: the same keys (prefix + ipKeyGenerator(address), as the
+  // middleware would make), the same window and Retry-After. Only the draft-8 RateLimit headers,
+  // which an EventSource cannot read, are not sent on this route.
+  const counter = (name: Limiter, limit: number, onRejected: () => void, failClosed = false) => {
+    const counted = store(name);
+    counted.init({ windowMs: WINDOW_MS } as Options);
+    return async (clientAddress: string): Promise<StreamAdmission> => {
+      let hits: IncrementResponse;
+      try {
+        hits = await counted.increment(ipKeyGenerator(clientAddress));
+      } catch {
+        // Counted and logged by the store.
+        return failClosed ? { allowed: false, retryAfterSeconds: 1, unavailable: true } : { allowed: true };
+      }
+      const { totalHits, resetTime } = hits;
+      if (totalHits <= limit) return { allowed: true };
+      onRejected();
+      const retryAfterSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : WINDOW_MS / 1000;
+      return { allowed: false, retryAfterSeconds };
+    };
+  };
+  const hostFailures = counter('host', options.hostFailuresPerMinute, () => metrics.hostAuthFailures.inc({ reason: 'rate_limited' }), true);
+  if (!options.enabled) return { votes: (_req, _res, next) => next(), streams: allow, hostFailures };
+
   const votes = rateLimit({
     windowMs: WINDOW_MS,
     limit: options.votesPerMinute,
@@ -169,30 +198,6 @@ export function createRateLimits(options: RateLimitOptions): RateLimits {
     },
   });
 
-  // The stream route runs on plain node:http, ahead of Express, and express-rate-limit's
-  // middleware needs Express's request and response (req.app, req.ip, res.append). So it counts
-  // in the same Redis store directly: the same keys (prefix + ipKeyGenerator(address), as the
-  // middleware would make), the same window and Retry-After. Only the draft-8 RateLimit headers,
-  // which an EventSource cannot read, are not sent on this route.
-  const counter = (name: Limiter, limit: number, onRejected: () => void) => {
-    const counted = store(name);
-    counted.init({ windowMs: WINDOW_MS } as Options);
-    return async (clientAddress: string): Promise<StreamAdmission> => {
-      let hits: IncrementResponse;
-      try {
-        hits = await counted.increment(ipKeyGenerator(clientAddress));
-      } catch {
-        // Counted and logged by the store; like the vote limiter, let the request through.
-        return { allowed: true };
-      }
-      const { totalHits, resetTime } = hits;
-      if (totalHits <= limit) return { allowed: true };
-      onRejected();
-      const retryAfterSeconds = resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : WINDOW_MS / 1000;
-      return { allowed: false, retryAfterSeconds };
-    };
-  };
   const streams = counter('streams', options.streamsPerMinute, () => metrics.sseRejected.inc({ reason: 'rate_limited' }));
-  const hostFailures = counter('host', options.hostFailuresPerMinute, () => metrics.hostAuthFailures.inc({ reason: 'rate_limited' }));
   return { votes, streams, hostFailures };
 }

@@ -123,7 +123,7 @@ function appWith(over: {
     allowedOrigins: [],
     rateLimits,
     ready: async () => over.ready ?? true,
-    host: { auth: new HostAuth({ token: HOST_TOKEN, metrics, rateLimits }), rounds, stateCopy: { write: fail, restore: fail }, announce: async () => {}, metrics, logger, allowedOrigins: [] },
+    host: { auth: new HostAuth({ token: HOST_TOKEN, metrics, rateLimits, epoch: { current: async () => 0 } }), epoch: { revoke: fail }, rounds, stateCopy: { write: fail, restore: fail }, announce: async () => {}, metrics, logger },
     watchers: { total: over.watchers ?? (async () => 0) },
   };
   const app = buildApp(deps);

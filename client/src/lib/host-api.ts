@@ -53,6 +53,11 @@ export async function signOut(f?: Fetch): Promise<void> {
   await call(ROUTES.hostSession, { method: 'DELETE' }, f);
 }
 
+/** Ends every host session, on every device (this one too). */
+export async function signOutEverywhere(f?: Fetch): Promise<void> {
+  await call(ROUTES.hostSessions, { method: 'DELETE' }, f);
+}
+
 export async function getRound(f?: Fetch): Promise<HostRound> {
   return (await (await call(ROUTES.hostRound, {}, f)).json()) as HostRound;
 }
