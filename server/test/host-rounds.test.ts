@@ -28,6 +28,36 @@ const newRound = async () => {
 };
 const rounds = async () => RoundList.parse(await (await host('/api/host/rounds')).json()).rounds;
 
+/** Opens `GET /api/stream` and collects its tally frames (id and data) until `stop()`. */
+async function streamFrames(url: string) {
+  const res = await fetch(`${url}/api/stream`, { headers: { accept: 'text/event-stream' } });
+  const reader = res.body!.getReader();
+  const frames: { id: number; data: Results }[] = [];
+  const reading = (async () => {
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text += new TextDecoder().decode(value);
+      let end: number;
+      while ((end = text.indexOf('\n\n')) >= 0) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const id = /^id: (\d+)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (id && data) frames.push({ id: Number(id), data: Results.parse(JSON.parse(data)) });
+      }
+    }
+  })();
+  return {
+    frames,
+    async stop() {
+      await reader.cancel();
+      await reading.catch(() => {});
+    },
+  };
+}
+
 describe('host routes', () => {
   it('refuse a missing or wrong token with 401 and never show the round', async () => {
     const missing = await fetch(`${stack.url}/api/host/round`);
@@ -121,26 +151,13 @@ describe('host routes', () => {
   it('every SSE frame is redacted while results are hidden', async () => {
     await newRound();
     await patch({ results: 'hidden' });
-    const res = await fetch(`${stack.url}/api/stream`, { headers: { accept: 'text/event-stream' } });
-    const reader = res.body!.getReader();
-    const frames: string[] = [];
-    const reading = (async () => {
-      let text = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        text += new TextDecoder().decode(value);
-        for (const m of text.matchAll(/^data: (.*)$/gm)) frames.push(m[1] as string);
-        text = text.slice(text.lastIndexOf('\n') + 1);
-      }
-    })();
+    const stream = await streamFrames(stack.url);
     await castMany(stack.url, 20, 10, () => 'dogs');
     await vi.waitFor(async () => expect((await current()).total).toBe(20), { timeout: 10_000 });
     await patch({ results: 'shown' });
-    await vi.waitFor(() => expect(frames.some((f) => (JSON.parse(f) as Results).total === 20)).toBe(true), { timeout: 10_000 });
-    await reader.cancel();
-    await reading.catch(() => {});
-    const parsed = frames.map((f) => Results.parse(JSON.parse(f)));
+    await vi.waitFor(() => expect(stream.frames.some((f) => f.data.total === 20)).toBe(true), { timeout: 10_000 });
+    await stream.stop();
+    const parsed = stream.frames.map((f) => f.data);
     for (const f of parsed.filter((p) => p.results === 'hidden')) expect([f.cats, f.dogs, f.total]).toEqual([null, null, null]);
     expect(parsed.filter((p) => p.results === 'hidden').length).toBeGreaterThan(0);
   });
@@ -207,25 +224,8 @@ describe('host routes', () => {
     await newRound();
     await patch({ results: 'hidden' });
     const before = await publicResults(stack.url);
-    const res = await fetch(`${stack.url}/api/stream`, { headers: { accept: 'text/event-stream' } });
-    const reader = res.body!.getReader();
-    const frames: { id: number; data: Results }[] = [];
-    const reading = (async () => {
-      let text = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        text += new TextDecoder().decode(value);
-        let end: number;
-        while ((end = text.indexOf('\n\n')) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          const id = /^id: (\d+)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (id && data) frames.push({ id: Number(id), data: Results.parse(JSON.parse(data)) });
-        }
-      }
-    })();
+    const stream = await streamFrames(stack.url);
+    const { frames } = stream;
     try {
       await vi.waitFor(() => expect(frames).toHaveLength(1), { timeout: 5000 });
       const cast = await castMany(stack.url, 7, 1, () => 'cats');
@@ -249,8 +249,7 @@ describe('host routes', () => {
       const shown = (await (await fetch(`${stack.url}/api/vote/${cast[0]!.id}`)).json()) as Record<string, unknown>;
       expect(shown).toEqual({ id: cast[0]!.id, counted: true, seq: expect.any(Number), round: before.round });
     } finally {
-      await reader.cancel();
-      await reading.catch(() => {});
+      await stream.stop();
     }
   });
 

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { castVote, type CastOutcome, type ServiceProcess } from '@livevote/harness';
 export { appliedCount, pendingCount, tallyTotal } from '@livevote/harness';
 
@@ -76,4 +77,17 @@ export async function startMayCrash(p: ServiceProcess): Promise<void> {
   } catch {
     // It exited during start-up; the caller counts exits and starts it again.
   }
+}
+
+/** Votes cast until one is refused as closed; every status seen, in order. */
+export async function votesUntilClosed(cast: () => Promise<number>, message: string): Promise<number[]> {
+  const statuses: number[] = [];
+  await expect
+    .poll(async () => {
+      const s = await cast();
+      statuses.push(s);
+      return s;
+    }, { message, timeout: 30_000, interval: 50 })
+    .toBe(409);
+  return statuses;
 }

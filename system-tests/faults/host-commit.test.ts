@@ -3,7 +3,7 @@ import pg from 'pg';
 import { shardKeys } from '@livevote/service-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { castVote, createTestEnv, startPgFaultProxy, startStack, type CommitFault, type PgFaultProxy, type Stack, type TestEnv } from '@livevote/harness';
-import { figure } from './figures.ts';
+import { countBy, figure } from './figures.ts';
 
 // Host changes whose COMMIT is dropped, held or cut on the server's link to PostgreSQL, while
 // keyed votes flow over two stream shards; the host retries with its Idempotency-Key as the host
@@ -164,7 +164,7 @@ it('drops, holds and cuts host COMMITs while keyed votes flow: every 202 counted
       });
     expect(wrongRound).toEqual([]);
 
-    const statuses = voters.attempts.reduce<Record<number, number>>((o, a) => ({ ...o, [a.status]: (o[a.status] ?? 0) + 1 }), {});
+    const statuses = countBy(voters.attempts.map((a) => a.status));
     figure('host COMMIT dropped, held and cut while keyed votes flow (2 shards)', {
       votes: voters.final.size,
       accepted: accepted.length,
