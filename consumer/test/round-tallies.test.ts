@@ -143,7 +143,7 @@ describe('the rounds migration', () => {
       await db.query("UPDATE tallies SET cats = 7, dogs = 5, seq = 3");
       await db.query("INSERT INTO applied_votes (vid, option, seq) VALUES ('old-vote-1', 'cats', 3)");
       await db.end();
-      expect(await migrate(url)).toEqual(['1765000000000_rounds', '1766000000000_stream_shards', '1767100000000_host_changes', '1767200000000_rounds_changed_at']);
+      expect(await migrate(url)).toEqual(['1765000000000_rounds', '1766000000000_stream_shards', '1767100000000_host_changes', '1767200000000_rounds_changed_at', '1767300000000_host_session_epoch']);
       const after = new pg.Client({ connectionString: url });
       await after.connect();
       const current = await after.query('SELECT round, voting, results, cats, dogs, seq FROM current_round');
