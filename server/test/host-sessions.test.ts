@@ -96,8 +96,14 @@ describe('host sessions', () => {
   });
 
   it('ALLOWED_ORIGINS opens votes to another page, never the host routes: no CORS, and 403 even with the token', async () => {
-    const preflight = await fetch(`${stack.url}/api/host/rounds`, { method: 'OPTIONS', headers: { origin: PROMO, 'access-control-request-method': 'POST' } });
-    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    // Express routes paths case-insensitively: every spelling that reaches the host routes counts.
+    for (const path of ['/api/host/rounds', '/api/Host/rounds', '/api/HOST/round']) {
+      const preflight = await fetch(`${stack.url}${path}`, { method: 'OPTIONS', headers: { origin: PROMO, 'access-control-request-method': 'POST' } });
+      expect(preflight.headers.get('access-control-allow-origin'), path).toBeNull();
+      const read = await fetch(`${stack.url}${path}`, { headers: { ...bearer(), origin: PROMO, 'sec-fetch-site': 'cross-site' } });
+      expect([read.status, read.headers.get('access-control-allow-origin')], path).toEqual([403, null]);
+    }
+    expect((await fetch(`${stack.url}/api/HOST/round`, { headers: bearer() })).status).toBe(200);
     const forced = await fetch(`${stack.url}/api/host/rounds`, { method: 'POST', headers: { ...bearer(), origin: PROMO, 'sec-fetch-site': 'same-site' } });
     expect(forced.status).toBe(403);
     // The vote route does take that origin.
