@@ -69,6 +69,7 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   expect((await asServer.query('SELECT cats FROM current_round')).rows[0]).toEqual({ cats: '1' });
   await expect(asServer.query('UPDATE round_tallies SET cats = cats + 1')).rejects.toThrow(/permission denied/);
   await expect(asServer.query('DELETE FROM applied_votes')).rejects.toThrow(/permission denied/);
+  await expect(asServer.query('DELETE FROM host_session_epoch')).rejects.toThrow(/permission denied/);
   await asServer.end();
   const asConsumer = new pg.Client({ connectionString: `postgres://livevote_consumer:${encodeURIComponent(creds.pgConsumer!)}@127.0.0.1:${pgPort}/livevote` });
   await asConsumer.connect();
@@ -83,6 +84,8 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   const asHost = await fetch(`${url}/api/host/round`, { headers: { authorization: `Bearer ${creds.hostToken}` } });
   expect(asHost.status).toBe(200);
   expect((await fetch(`${url}/api/host/round`)).status).toBe(401);
+  // Sign out everywhere as the server's own role: the migration's grant covers moving the epoch.
+  expect((await fetch(`${url}/api/host/sessions`, { method: 'DELETE', headers: { authorization: `Bearer ${creds.hostToken}` } })).status).toBe(204);
 
   // Ctrl-C stops everything cleanly; the next start finds the vote again, with the same host token.
   proc!.kill('SIGINT');

@@ -47,3 +47,10 @@ export async function pendingCount(redisUrl: string, prefix: string, shards: num
     r.disconnect();
   }
 }
+
+/** One sample of a Prometheus metric (`name{labels}`) from a server's ops port; 0 when absent. */
+export async function metricValue(opsUrl: string, sample: string): Promise<number> {
+  const text = await (await fetch(`${opsUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}

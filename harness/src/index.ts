@@ -6,6 +6,7 @@ export * from './vote-client.ts';
 export { TallyWatcher } from './tally-watcher.ts';
 export * from './counts.ts';
 export * as images from './images.ts';
+export { databaseAway } from './database-away.ts';
 export { startPgFaultProxy, type PgFaultProxy, type CommitFault } from './pg-fault-proxy.ts';
 export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
 export { startRedisCluster, redisCommand, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';

@@ -17,6 +17,7 @@ import { clientAddress, type TrustProxy } from './client-address.ts';
 import { RATE_LIMITED_MESSAGE, type RateLimits } from './rate-limits.ts';
 import { corsPolicy } from './cors-policy.ts';
 import { hostRoutes, type HostRoutesOptions } from './host-routes.ts';
+import { HOST_PATH } from './host-auth.ts';
 import type { WatcherCount } from './watcher-count.ts';
 
 export interface AppDeps {
@@ -87,10 +88,16 @@ export function buildApp(deps: AppDeps): Express {
     crossOriginResourcePolicy: { policy: 'same-origin' },
   });
   // CORS for the ALLOWED_ORIGINS, preflights included (answered 204 here, before any route);
-  // never for the host's routes, which only the site's own pages may use.
+  // never for the host's routes, which only the site's own pages may use. Which requests those
+  // are is Express's own match (case-insensitive, as the host router's), not a string compare
+  // that /api/HOST/… would slip past.
   const cors = corsPolicy(deps.allowedOrigins);
-  const hostPrefix = ROUTES.hostSession.slice(ROUTES.api.length, ROUTES.hostSession.lastIndexOf('/') + 1);
-  app.use(ROUTES.api, tagRequest, apiHeaders, (req, res, next) => (req.path.startsWith(hostPrefix) ? next() : cors(req, res, next)));
+  app.use(ROUTES.api, tagRequest, apiHeaders);
+  app.use(HOST_PATH, (_req, res, next) => {
+    res.locals.hostRoute = true;
+    next();
+  });
+  app.use(ROUTES.api, (req, res, next) => (res.locals.hostRoute === true ? next() : cors(req, res, next)));
   app.post(ROUTES.vote, deps.rateLimits.votes);
   app.use(voteRoutes({ intake: deps.intake, tallies: deps.tallies, metrics: deps.metrics, allowedOrigins: deps.allowedOrigins }));
   app.get(ROUTES.watchers, async (_req, res) => {

@@ -9,7 +9,8 @@ import { sendError } from './http-errors.ts';
 
 /** A host session lasts one long event day. */
 export const SESSION_SECONDS = 12 * 60 * 60;
-const HOST_PATH = ROUTES.hostSession.slice(0, ROUTES.hostSession.lastIndexOf('/'));
+/** Where every host route lives (`/api/host`). */
+export const HOST_PATH = ROUTES.hostSession.slice(0, ROUTES.hostSession.lastIndexOf('/'));
 
 export interface HostAuthOptions {
   token: string;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { ROUTES, RoundPatch, RoundStart, type HostRound, type RoundTally } from '@livevote/contract';
-import type { HostAuth } from './host-auth.ts';
+import { HOST_PATH, type HostAuth } from './host-auth.ts';
 import type { HostSessionEpoch } from './host-session-epoch.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { ChangeKeyReusedError, ChangeOutcomeUnknownError, type ChangeOutcome, type HostChange, type RoundStore } from './round-store.ts';
@@ -57,7 +57,7 @@ export function hostRoutes(options: HostRoutesOptions): Router {
   // Same origin only: ALLOWED_ORIGINS opens votes and results to other pages, never the host's
   // controls (a sibling subdomain is same-site, so SameSite=Strict alone would send the cookie).
   const guard = crossSiteGuard([], 'cross-site host request refused', () => metrics.hostAuthFailures.inc({ reason: 'cross_site' }));
-  router.use(ROUTES.hostSession.slice(0, ROUTES.hostSession.lastIndexOf('/')), guard);
+  router.use(HOST_PATH, guard);
 
   router.post(ROUTES.hostSession, auth.require({ allowCookie: false }), async (req, res) => {
     try {

@@ -89,7 +89,8 @@ export class RecoveringStore implements Store {
     this.metrics.rateLimitStoreErrors.inc({ limiter: this.limiter });
     if (this.failing) return;
     this.failing = true;
-    this.logger?.warn({ err: (err as Error).message, limiter: this.limiter }, 'rate limit store failing; requests pass unlimited until Redis answers');
+    const meanwhile = this.limiter === 'host' ? 'host requests without a valid credential are refused (503)' : 'requests pass unlimited';
+    this.logger?.warn({ err: (err as Error).message, limiter: this.limiter }, `rate limit store failing; ${meanwhile} until Redis answers`);
   }
 
   private succeeded(): void {

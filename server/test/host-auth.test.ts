@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, startStack, type Stack, type TestEnv } from '@livevote/harness';
+import { createTestEnv, metricValue, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
@@ -13,11 +13,7 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-const metric = async (name: string, label: string) => {
-  const text = await (await fetch(`${stack.opsUrl}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{${label}\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-};
+const metric = (name: string, label: string) => metricValue(stack.opsUrl, `${name}{${label}}`);
 
 describe('host sign-in failures', () => {
   it('are rate-limited per address (429 + Retry-After) while the right token still works', async () => {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, freePort, ServiceProcess, startPrivateRedis, startStack, type PrivateRedis, type Stack, type TestEnv } from '@livevote/harness';
+import { createTestEnv, databaseAway, freePort, metricValue, ServiceProcess, startPrivateRedis, startStack, type PrivateRedis, type Stack, type TestEnv } from '@livevote/harness';
 
 // Host sessions on a stack of its own, on a private Redis (the last case stops it), with
 // RATE_LIMIT=off (the voters' limits only), ALLOWED_ORIGINS set, behind one trusted proxy hop
@@ -48,6 +48,7 @@ const cookieOf = (setCookie: string) => setCookie.split(';')[0]!;
 let client = 1;
 const from = () => ({ 'x-forwarded-for': `203.0.113.${client++}` });
 const asHost = (cookie: string, base = stack.url) => fetch(`${base}/api/host/round`, { headers: { cookie, ...from() } });
+const closedCount = () => metricValue(stack.opsUrl, 'livevote_host_actions_total{action="session_closed"}');
 const audits = (action: string) => stack.server.output().split('\n').filter((l) => l.includes('"audit":"host"') && l.includes(`"action":"${action}"`)).length;
 
 describe('host sessions', () => {
@@ -96,8 +97,14 @@ describe('host sessions', () => {
   });
 
   it('ALLOWED_ORIGINS opens votes to another page, never the host routes: no CORS, and 403 even with the token', async () => {
-    const preflight = await fetch(`${stack.url}/api/host/rounds`, { method: 'OPTIONS', headers: { origin: PROMO, 'access-control-request-method': 'POST' } });
-    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    // Express routes paths case-insensitively: every spelling that reaches the host routes counts.
+    for (const path of ['/api/host/rounds', '/api/Host/rounds', '/api/HOST/round']) {
+      const preflight = await fetch(`${stack.url}${path}`, { method: 'OPTIONS', headers: { origin: PROMO, 'access-control-request-method': 'POST' } });
+      expect(preflight.headers.get('access-control-allow-origin'), path).toBeNull();
+      const read = await fetch(`${stack.url}${path}`, { headers: { ...bearer(), origin: PROMO, 'sec-fetch-site': 'cross-site' } });
+      expect([read.status, read.headers.get('access-control-allow-origin')], path).toEqual([403, null]);
+    }
+    expect((await fetch(`${stack.url}/api/HOST/round`, { headers: bearer() })).status).toBe(200);
     const forced = await fetch(`${stack.url}/api/host/rounds`, { method: 'POST', headers: { ...bearer(), origin: PROMO, 'sec-fetch-site': 'same-site' } });
     expect(forced.status).toBe(403);
     // The vote route does take that origin.
@@ -107,15 +114,43 @@ describe('host sessions', () => {
 
   it('an unauthenticated sign-out clears the cookie but writes no audit line and counts nothing; a signed-in one does', async () => {
     const before = audits('session_closed');
+    const counted = await closedCount();
     const anon = await fetch(`${stack.url}/api/host/session`, { method: 'DELETE' });
     expect(anon.status).toBe(204);
     expect(anon.headers.get('set-cookie')).toMatch(/lv_host=;/);
     const forged = await fetch(`${stack.url}/api/host/session`, { method: 'DELETE', headers: { cookie: 'lv_host=1.0.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } });
     expect(forged.status).toBe(204);
     expect(audits('session_closed')).toBe(before);
+    expect(await closedCount()).toBe(counted);
     const signedIn = await fetch(`${stack.url}/api/host/session`, { method: 'DELETE', headers: { cookie: cookieOf(await signIn()) } });
     expect(signedIn.status).toBe(204);
     await expect.poll(() => audits('session_closed'), { timeout: 5000 }).toBe(before + 1);
+    expect(await closedCount()).toBe(counted + 1);
+  });
+
+  it('a session that cannot be checked (PostgreSQL away) is refused with 503 + Retry-After on every server, never let through', async () => {
+    const cookie = cookieOf(await signIn());
+    const away = databaseAway(env.databaseUrl);
+    const startedAt = performance.now();
+    await away.refuse();
+    try {
+      // Each server may still use the epoch it read less than its cache time (1 s) ago (then the
+      // round read itself answers 503); after that the session check itself refuses.
+      const refusal = async (base: string) => {
+        const res = await asHost(cookie, base);
+        return { status: res.status, retryAfter: Number(res.headers.get('retry-after')) > 0, error: ((await res.json()) as { error: string }).error };
+      };
+      for (const base of [stack.url, secondUrl]) {
+        await expect.poll(() => refusal(base), { timeout: 3000, interval: 50 }).toEqual({ status: 503, retryAfter: true, error: expect.stringMatching(/sessions cannot be checked/) });
+      }
+      console.log(`host sessions refused (503) on both servers ${Math.round(performance.now() - startedAt)} ms after PostgreSQL went away`);
+      expect((await fetch(`${stack.url}/api/host/session`, { method: 'POST', headers: bearer() })).status).toBe(503);
+      expect((await fetch(`${stack.url}/api/host/sessions`, { method: 'DELETE', headers: bearer() })).status).toBe(503);
+    } finally {
+      await away.allow();
+    }
+    // Nothing was revoked while it was away: the session is good again.
+    await expect.poll(async () => (await asHost(cookie)).status, { timeout: 10_000 }).toBe(200);
   });
 
   it('the failure limit stays on with RATE_LIMIT=off (voters unlimited), and fails closed when Redis cannot count', async () => {
@@ -127,6 +162,8 @@ describe('host sessions', () => {
     const down = await fetch(`${stack.url}/api/host/round`, { headers: { authorization: 'Bearer another-wrong-guess-0123', 'x-forwarded-for': '198.51.100.8' } });
     expect(down.status).toBe(503);
     expect(Number(down.headers.get('retry-after'))).toBeGreaterThan(0);
+    // The operator's log says so, not that guesses pass unlimited.
+    await expect.poll(() => stack.server.output()).toMatch(/"limiter":"host".*host requests without a valid credential are refused/);
     // The token itself is never counted, so it still works.
     expect((await fetch(`${stack.url}/api/host/round`, { headers: bearer() })).status).toBe(200);
   });

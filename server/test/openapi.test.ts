@@ -217,6 +217,9 @@ describe('answers of a running stack match the document', () => {
     expect(session.status).toBe(204);
     await expectDocumented('post', ROUTES.hostSession, session);
     await expectDocumented('delete', ROUTES.hostSession, await fetch(`${stack.url}${ROUTES.hostSession}`, { method: 'DELETE' }));
+    const revoked = await host('DELETE', ROUTES.hostSessions);
+    expect(revoked.status).toBe(204);
+    await expectDocumented('delete', ROUTES.hostSessions, revoked);
     const created = await host('POST', ROUTES.hostRounds);
     expect(created.status).toBe(201);
     await expectDocumented('post', ROUTES.hostRounds, created);
@@ -231,8 +234,9 @@ describe('answers of a running stack match the document', () => {
     expect(closed.status).toBe(409);
     await expectDocumented('post', ROUTES.vote, closed);
     await host('PATCH', ROUTES.hostRound, '{"voting":"open"}');
-    const cases: [Response, string, 'get' | 'post' | 'patch', number][] = [
+    const cases: [Response, string, 'get' | 'post' | 'patch' | 'delete', number][] = [
       [await fetch(`${stack.url}${ROUTES.hostRound}`), ROUTES.hostRound, 'get', 401],
+      [await fetch(`${stack.url}${ROUTES.hostSessions}`, { method: 'DELETE' }), ROUTES.hostSessions, 'delete', 401],
       [await fetch(`${stack.url}${ROUTES.hostRounds}`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-wrong' } }), ROUTES.hostRounds, 'post', 401],
       [await fetch(`${stack.url}${ROUTES.hostRounds}`, { method: 'POST', headers: { authorization: `Bearer ${stack.hostToken}`, 'sec-fetch-site': 'cross-site' } }), ROUTES.hostRounds, 'post', 403],
       [await host('PATCH', ROUTES.hostRound, '{"voting":'), ROUTES.hostRound, 'patch', 400],

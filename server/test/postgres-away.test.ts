@@ -1,41 +1,25 @@
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redisKeys } from '@livevote/contract';
-import { castVote, createTestEnv, freePort, results, ServiceProcess, startStack, TEST_PG_ADMIN_URL, type Stack, type TestEnv } from '@livevote/harness';
+import { castVote, createTestEnv, databaseAway, freePort, results, ServiceProcess, startStack, type Stack, type TestEnv } from '@livevote/harness';
 
 // PostgreSQL away for this server only: the test's own database refuses connections (ALLOW_CONNECTIONS
 // false, its sessions terminated). Redis stays up, so the server can still take votes: it stays
 // ready, votes get 202, results degrade to the last known tally with its age, vote status to 503.
 let env: TestEnv;
 let stack: Stack;
-let dbName: string;
+let away: ReturnType<typeof databaseAway>;
 const extra: ServiceProcess[] = [];
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-const refuseConnections = async () => {
-  await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
-  await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}' AND pid <> pg_backend_pid()`);
-};
-const allowConnections = () => admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
 
 beforeAll(async () => {
   env = await createTestEnv('pg_away');
-  dbName = new URL(env.databaseUrl).pathname.slice(1);
+  away = databaseAway(env.databaseUrl);
   stack = await startStack({ ...env, env: { RATE_LIMIT: 'off', RESULTS_CACHE_MS: '0' } });
 });
 afterAll(async () => {
   await Promise.all(extra.map((p) => p.stop()));
   await stack?.stop();
-  await allowConnections().catch(() => {});
+  await away?.allow().catch(() => {});
   await env?.cleanup();
 });
 
@@ -48,7 +32,7 @@ it('stays ready and takes votes while PostgreSQL is away; results serve the last
   const known = await results(stack.url);
   expect(known).not.toHaveProperty('stale');
 
-  await refuseConnections();
+  await away.refuse();
   // The server notices: the vote status read fails and says when to retry.
   await expect.poll(async () => (await get(`/api/vote/${key}`)).status, { message: 'vote status degrades to 503', timeout: 10_000 }).toBe(503);
   const status = await get(`/api/vote/${key}`);
@@ -87,7 +71,7 @@ it('stays ready and takes votes while PostgreSQL is away; results serve the last
   expect((await castVote(base2, 'cats')).status).toBe(202);
 
   // PostgreSQL back: fresh results again, every vote accepted meanwhile counted.
-  await allowConnections();
+  await away.allow();
   // (The tally channel may bring the new totals before this server's own reads work again.)
   await expect.poll(async () => {
     const r = await get('/api/results');
@@ -101,7 +85,7 @@ it('stays ready and takes votes while PostgreSQL is away; results serve the last
 it('is not ready while Redis has lost the round state and PostgreSQL cannot restore it; ready, and taking votes, once it is restored', async () => {
   const redis = new Redis(env.redisUrl);
   try {
-    await refuseConnections();
+    await away.refuse();
     await redis.del(redisKeys(env.redisPrefix).round);
     // Ready means "can take votes", and without the round state no vote can be stored.
     await expect.poll(async () => (await get('/readyz')).status, { message: 'unready without the round state', timeout: 10_000 }).toBe(503);
@@ -109,12 +93,12 @@ it('is not ready while Redis has lost the round state and PostgreSQL cannot rest
     expect(refused.status).toBe(503);
     expect(Number(refused.retryAfter)).toBeGreaterThan(0);
 
-    await allowConnections();
+    await away.allow();
     await expect.poll(async () => (await get('/readyz')).status, { message: 'ready once the state is restored', timeout: 30_000 }).toBe(200);
     expect(await redis.hget(redisKeys(env.redisPrefix).round, 'round')).not.toBeNull();
     expect((await castVote(stack.url, 'cats')).status).toBe(202);
   } finally {
     redis.disconnect();
-    await allowConnections();
+    await away.allow();
   }
 });
