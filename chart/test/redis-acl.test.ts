@@ -180,6 +180,11 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['scaler', 'HGETALL', 'lv:round'],
   ['scaler', 'CONFIG', 'GET', 'maxmemory'],
   // consumer: the round state, the watcher hash and the sharded streams' writes are not its own
+  // consumer: idempotency records are UNLINK only
+  ['consumer', 'GET', 'lv:idem:x'],
+  ['consumer', 'SET', 'lv:idem:x', 'cats'],
+  ['consumer', 'DEL', 'lv:idem:x'],
+  ['consumer', 'UNLINK', 'lv:round'],
   ['consumer', 'HSET', 'lv:round', 'voting', 'open'],
   ['consumer', 'HGET', 'lv:round', 'voting'],
   ['consumer', 'HGETALL', 'lv:watchers'],
@@ -433,6 +438,10 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       const claimed = await other.reclaim(0, 10);
       expect(claimed.entries.map((e) => e.id)).toEqual(own.slice(1).map((e) => e.id));
       await other.ack(claimed.entries.map((e) => e.id));
+      // Their idempotency records go once PostgreSQL holds the votes (the keyed one's was there).
+      expect(await admin.exists(keys.idempotency('acl-key-00000002'))).toBe(1);
+      await other.forget(claimed.entries.map((e) => e.fields.vid!));
+      expect(await admin.exists(keys.idempotency('acl-key-00000002'))).toBe(0);
 
       const tally: TallyMessage = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 1, total: 2, seq: 1, updatedAt: new Date().toISOString() };
       tallies = [];

@@ -6,7 +6,7 @@ import { triage, type TriagedVote } from './triage.ts';
 import type { StreamEntry, VoteStream } from './vote-stream.ts';
 
 export interface BatchHandlerOptions {
-  stream: Pick<VoteStream, 'deadLetter' | 'ack' | 'publish'>;
+  stream: Pick<VoteStream, 'deadLetter' | 'ack' | 'forget' | 'publish'>;
   /** Where batches are applied; main.ts may wrap the TallyStore with the test-only fault hooks. */
   store: Pick<TallyStore, 'applyBatch'>;
   metrics: ConsumerMetrics;
@@ -55,11 +55,25 @@ export class BatchHandler {
       if (!result) return;
       // Acknowledge only after COMMIT; a crash before this line means re-delivery, which is a no-op.
       await this.stream.ack(result.applied.map((g) => g.entry.id));
+      await this.forgetRecords(result.applied.map((g) => g.vote.vid));
       await this.giveUpOnPoison(result.rejected);
       if (result.tally) await this.publish(result.tally, result.applied);
       this.metrics.batchDuration.observe((performance.now() - started) / 1000);
     } finally {
       this.busy = false;
+    }
+  }
+
+  /**
+   * Not fatal: a record left behind expires after IDEMPOTENCY_WINDOW_SECONDS, and meanwhile a
+   * retry of its key is answered from it as before.
+   */
+  private async forgetRecords(voteIds: string[]): Promise<void> {
+    try {
+      await this.stream.forget(voteIds);
+    } catch (err) {
+      this.metrics.errors.inc({ dependency: 'redis' });
+      this.logger.warn({ err: (err as Error).message }, 'idempotency records not dropped; they expire on their own');
     }
   }
 

@@ -28,7 +28,7 @@ const shards = shardKeys(config.REDIS_PREFIX, config.STREAM_SHARDS ?? null);
 const redis = createRedis({ target, role: 'worker', name: `consumer:${config.CONSUMER_NAME}`, logger });
 const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-consumer', max: Math.max(config.DATABASE_POOL_MAX, shards.length + 1), logger });
 const store = new TallyStore(pool);
-const streams = shards.map((k) => new VoteStream(redis, { votes: k.votes, deadLetter: k.deadLetter, tallyChannel: keys.tallyChannel }, config.CONSUMER_NAME));
+const streams = shards.map((k) => new VoteStream(redis, { votes: k.votes, deadLetter: k.deadLetter, tallyChannel: keys.tallyChannel, idempotency: k.idempotency }, config.CONSUMER_NAME));
 const metrics = createConsumerMetrics(async () => {
   const all = await Promise.all(streams.map((s) => s.stats()));
   const lags = all.map((s) => s.lag);

@@ -2,7 +2,7 @@ import { publishMessage, type RedisClient } from '@livevote/service-kit';
 import { CONSUMER_GROUP, VoteEntry, type RedisKeys, type TallyMessage } from '@livevote/contract';
 
 /** The names one stream shard's consumer uses: its stream and dead letters, and the one tally channel. */
-export type StreamNames = Pick<RedisKeys, 'votes' | 'deadLetter' | 'tallyChannel'>;
+export type StreamNames = Pick<RedisKeys, 'votes' | 'deadLetter' | 'tallyChannel' | 'idempotency'>;
 
 export interface StreamEntry {
   id: string;
@@ -108,6 +108,16 @@ export class VoteStream {
 
   async ack(ids: readonly string[]): Promise<void> {
     if (ids.length) await this.redis.xack(this.keys.votes, this.group, ...ids);
+  }
+
+  /**
+   * Drops the idempotency records of votes PostgreSQL now holds: from here on `applied_votes`
+   * deduplicates a retry of their key, so Redis keeps a record only while its vote is in flight.
+   * A record of a keyless vote never existed; UNLINK of a missing key is a no-op. The records
+   * share the stream's hash tag, so one UNLINK stays on one Cluster node.
+   */
+  async forget(voteIds: readonly string[]): Promise<void> {
+    if (voteIds.length) await this.redis.unlink(...voteIds.map((id) => this.keys.idempotency(id)));
   }
 
   /** Copies an entry to the dead-letter stream and acknowledges it, atomically. */

@@ -15,6 +15,7 @@ function handler(apply: (votes: readonly VoteToApply[]) => Promise<BatchOutcome>
     stream: {
       deadLetter: async (e, reason, deliveries) => void calls.dead.push({ id: e.id, reason, deliveries }),
       ack: async (ids) => void calls.acked.push(...ids),
+      forget: async () => {},
       publish: async () => {},
     },
     store: { applyBatch: apply },

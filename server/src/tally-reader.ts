@@ -152,9 +152,12 @@ export class TallyReader {
     return this.inflight;
   }
 
-  /** The tally seq that first counted this vote and its round, or null while it is not counted (yet). */
-  async countedIn(voteId: string): Promise<{ seq: number; round: number } | null> {
-    const { rows } = await this.statusPool.query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
+  /**
+   * The tally seq that first counted this vote and its round, or null while it is not counted
+   * (yet). `primary`: ask DATABASE_URL, not a read replica that may lag.
+   */
+  async countedIn(voteId: string, options: { primary?: boolean } = {}): Promise<{ seq: number; round: number } | null> {
+    const { rows } = await (options.primary ? this.pool : this.statusPool).query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
     return rows[0] ? { seq: Number(rows[0].seq), round: rows[0].round } : null;
   }
 

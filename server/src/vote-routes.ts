@@ -76,6 +76,12 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
         metrics.votesOutcomeUnknown.inc();
         return outcomeUnknown(res, result.id);
       }
+      // The record of a counted vote is gone from Redis (the consumer drops it): a retry of its key
+      // after the close is still answered as the first request was.
+      if (result.kind === 'closed' && key !== undefined && (await options.tallies.countedIn(key, { primary: true }).catch(() => null))) {
+        res.set('idempotent-replayed', 'true');
+        return void res.status(202).json({ id: result.id });
+      }
       if (result.kind === 'closed') {
         metrics.votesRejected.inc({ reason: 'voting_closed' });
         return sendError(res, 409, 'voting is closed');

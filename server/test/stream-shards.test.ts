@@ -69,9 +69,18 @@ describe(`STREAM_SHARDS=${SHARDS} on one Redis`, () => {
   it('sends a keyed vote and its retries to one shard, so the key is honoured', async () => {
     const key = `sharded-key-${Date.now()}`;
     const before = (await results(stack.url)).total;
-    expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
-    expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
-    expect((await castVote(stack.url, 'dogs', key)).status).toBe(422);
+    // Held consumers: the vote stays in flight, so its record answers the retries.
+    for (const c of stack.consumers) process.kill(c.pid!, 'SIGSTOP');
+    try {
+      expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
+      expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
+      expect((await castVote(stack.url, 'dogs', key)).status).toBe(422);
+    } finally {
+      for (const c of stack.consumers) process.kill(c.pid!, 'SIGCONT');
+    }
+    await vi.waitFor(async () => expect((await results(stack.url)).total).toBe(before + 1), { timeout: 10_000 });
+    // Counted, its record is gone: a retry is still 202 with its id, and counted once.
+    await vi.waitFor(async () => expect((await castVote(stack.url, 'dogs', key)).status).toBe(202), { timeout: 10_000 });
     await vi.waitFor(async () => expect((await results(stack.url)).total).toBe(before + 1), { timeout: 10_000 });
   });
 

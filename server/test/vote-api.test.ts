@@ -53,10 +53,16 @@ describe('POST /api/vote → stream → consumer → PostgreSQL', () => {
     expect(status.seq).toBeGreaterThan(before.seq);
   });
 
-  it('refuses the same Idempotency-Key for a different vote with 422', async () => {
+  it('refuses the same Idempotency-Key for a different vote with 422 while the first is in flight', async () => {
     const key = `reuse-${Date.now()}`;
-    expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
-    expect((await castVote(stack.url, 'dogs', key)).status).toBe(422);
+    // The consumer held (SIGSTOP): the first vote stays in flight, and so does its record.
+    process.kill(stack.consumers[0]!.pid!, 'SIGSTOP');
+    try {
+      expect((await castVote(stack.url, 'cats', key)).status).toBe(202);
+      expect((await castVote(stack.url, 'dogs', key)).status).toBe(422);
+    } finally {
+      process.kill(stack.consumers[0]!.pid!, 'SIGCONT');
+    }
   });
 
   it('answers each kind of bad input with its own clear error', async () => {
