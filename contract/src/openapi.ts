@@ -241,7 +241,7 @@ function paths(): Json {
         summary: 'Whether a vote has been counted yet, and in which tally',
         parameters: [ref('parameters', 'VoteId')],
         responses: {
-          200: { description: '`counted` and, once counted, the `round` that counted it and a `seq` that every tally including it reaches (left out while that round is current and its results are hidden).', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
+          200: { description: '`counted` and, once counted, the `round` that counted it and a `seq` that every tally including it reaches (left out while the results of that round are hidden, and for good when the round ended hidden: its seqs would count the votes).', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
           400: errorResponse('Not a vote ID.'),
           503: { ...ref('responses', 'Unavailable'), description: 'PostgreSQL is away.' },
         },

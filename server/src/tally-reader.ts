@@ -152,10 +152,19 @@ export class TallyReader {
     return this.inflight;
   }
 
-  /** The tally seq that first counted this vote and its round, or null while it is not counted (yet). */
-  async countedIn(voteId: string): Promise<{ seq: number; round: number } | null> {
-    const { rows } = await this.statusPool.query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
-    return rows[0] ? { seq: Number(rows[0].seq), round: rows[0].round } : null;
+  /**
+   * The tally seq that first counted this vote, its round and whether that round's results are
+   * shown, or null while it is not counted (yet). One snapshot for all three: on a replica too,
+   * a vote that is visible comes with every host change committed before it, so a hide is
+   * never missed for a vote it covers (a cached round state could be older than the vote).
+   */
+  async countedIn(voteId: string): Promise<{ seq: number; round: number; shown: boolean } | null> {
+    const { rows } = await this.statusPool.query<{ seq: string; round: number; results: RoundTally['results'] }>(
+      'SELECT a.seq, a.round, r.results FROM applied_votes a JOIN rounds r USING (round) WHERE a.vid = $1',
+      [voteId],
+    );
+    const row = rows[0];
+    return row ? { seq: Number(row.seq), round: row.round, shown: row.results === 'shown' } : null;
   }
 
   async ping(): Promise<void> {
