@@ -255,7 +255,7 @@ function paths(): Json {
         responses: {
           200: {
             description:
-              'The current round (`round`, `voting`, `results`) and its totals; while its results are hidden `cats`, `dogs` and `total` are null, and `seq` and `updatedAt` are those of the last host change (nothing moves with votes). While PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`).',
+              'The current round (`round`, `voting`, `results`) and its totals; while its results are hidden `cats`, `dogs` and `total` are null, and `seq` and `updatedAt` are those of the last host change (nothing moves with votes). While PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`; while hidden a counted batch neither freshens nor re-ages it).',
             headers: { Age: ref('headers', 'Age'), 'X-Request-Id': ref('headers', 'XRequestId') },
             content: json({ anyOf: [ref('schemas', 'Results'), ref('schemas', 'StaleResults')] }),
           },

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { RoundTally } from '@livevote/contract';
+import { publiclyDifferent } from './results-view.ts';
 
 export type CurrentRoundRow = {
   round: number;
@@ -125,8 +126,13 @@ export class TallyReader {
       ...(t.changedSeq !== undefined ? { changedSeq: t.changedSeq } : {}),
       ...(t.changedAt !== undefined ? { changedAt: t.changedAt } : {}),
     };
-    this.remember(value);
-    if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: Date.now(), value };
+    // While hidden, a tally that only counted votes is no news: if it made the answer fresher
+    // (stale to fresh, its age back to 0 while PostgreSQL is away or slow), the answers' timing
+    // would count the batches. It is kept, but as old as the last public change.
+    const news = !this.known || publiclyDifferent(this.known.value, value);
+    const at = news ? Date.now() : undefined;
+    this.remember(value, at);
+    if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: at ?? this.cached?.at ?? this.known!.at, value };
   }
 
   /** Always asks PostgreSQL (shared by concurrent callers). */
@@ -139,7 +145,7 @@ export class TallyReader {
         const value = roundTally(row);
         this.cached = { at: Date.now(), value };
         this.failedAt = -Infinity;
-        this.remember(value);
+        this.remember(value, Date.now());
         return value;
       })
       .catch((err: unknown) => {
@@ -171,8 +177,9 @@ export class TallyReader {
     await this.pool.query('SELECT 1');
   }
 
-  private remember(value: RoundTally): void {
-    if (!this.known || value.seq >= this.known.value.seq) this.known = { at: Date.now(), value };
+  /** `at`: when it was known current; left out, it keeps the time of the value it replaces. */
+  private remember(value: RoundTally, at?: number): void {
+    if (!this.known || value.seq >= this.known.value.seq) this.known = { at: at ?? this.known?.at ?? Date.now(), value };
   }
 
   private stale(known: { at: number; value: RoundTally }): TallyRead {
