@@ -94,8 +94,9 @@ export const VoteStatus = z.strictObject({
   id: z.string(),
   counted: z.boolean(),
   /**
-   * The tally `seq` that first included this vote; present once counted, except while its round
-   * is the current one with results hidden (it steps with every batch: it would count the votes).
+   * The tally `seq` that first included this vote; present once counted, except while its
+   * round's results are hidden, for good when the round ended hidden (it steps with every batch:
+   * a voter comparing the seqs of their own votes would count everyone's).
    */
   seq: count.optional(),
   /** The round this vote counts in; present once counted. */

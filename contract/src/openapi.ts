@@ -241,7 +241,7 @@ function paths(): Json {
         summary: 'Whether a vote has been counted yet, and in which tally',
         parameters: [ref('parameters', 'VoteId')],
         responses: {
-          200: { description: '`counted` and, once counted, the `round` that counted it and a `seq` that every tally including it reaches (left out while that round is current and its results are hidden).', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
+          200: { description: '`counted` and, once counted, the `round` that counted it and a `seq` that every tally including it reaches (left out while the results of that round are hidden, and for good when the round ended hidden: its seqs would count the votes).', headers: { 'X-Request-Id': ref('headers', 'XRequestId') }, content: json(ref('schemas', 'VoteStatus')) },
           400: errorResponse('Not a vote ID.'),
           503: { ...ref('responses', 'Unavailable'), description: 'PostgreSQL is away.' },
         },
@@ -255,7 +255,7 @@ function paths(): Json {
         responses: {
           200: {
             description:
-              'The current round (`round`, `voting`, `results`) and its totals; while its results are hidden `cats`, `dogs` and `total` are null, and `seq` and `updatedAt` are those of the last host change (nothing moves with votes). While PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`).',
+              'The current round (`round`, `voting`, `results`) and its totals; while its results are hidden `cats`, `dogs` and `total` are null, and `seq` and `updatedAt` are those of the last host change (nothing moves with votes). While PostgreSQL is away the last tally this process knows, with `"stale": true` and its age (also in `Age`; while hidden a counted batch neither freshens nor re-ages it).',
             headers: { Age: ref('headers', 'Age'), 'X-Request-Id': ref('headers', 'XRequestId') },
             content: json({ anyOf: [ref('schemas', 'Results'), ref('schemas', 'StaleResults')] }),
           },

@@ -4,6 +4,7 @@ export { startStack, ServiceProcess, RedisServer, redisServerAvailable, startEmb
 export { createTestEnv, TEST_PG_ADMIN_URL, TEST_REDIS_URL, type TestEnv } from './test-env.ts';
 export * from './vote-client.ts';
 export { TallyWatcher } from './tally-watcher.ts';
+export { streamFrames, type RawSseFrame } from './sse-frames.ts';
 export * from './counts.ts';
 export * as images from './images.ts';
 export { databaseAway } from './database-away.ts';

@@ -20,3 +20,13 @@ export function publicResults(t: RoundTally): Results {
     updatedAt: hidden ? (t.changedAt ?? t.updatedAt) : t.updatedAt,
   };
 }
+
+/**
+ * Whether `next` shows the public anything `prev` did not. While results are hidden only a host
+ * change does: a batch of votes moves nothing public, so nothing may treat it as news.
+ */
+export function publiclyDifferent(prev: RoundTally, next: RoundTally): boolean {
+  const a = publicResults(prev);
+  const b = publicResults(next);
+  return (Object.keys(a) as (keyof Results)[]).some((k) => a[k] !== b[k]);
+}

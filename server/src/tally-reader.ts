@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { RoundTally } from '@livevote/contract';
+import { publiclyDifferent } from './results-view.ts';
 
 export type CurrentRoundRow = {
   round: number;
@@ -125,8 +126,13 @@ export class TallyReader {
       ...(t.changedSeq !== undefined ? { changedSeq: t.changedSeq } : {}),
       ...(t.changedAt !== undefined ? { changedAt: t.changedAt } : {}),
     };
-    this.remember(value);
-    if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: Date.now(), value };
+    // While hidden, a tally that only counted votes is no news: if it made the answer fresher
+    // (stale to fresh, its age back to 0 while PostgreSQL is away or slow), the answers' timing
+    // would count the batches. It is kept, but as old as the last public change.
+    const news = !this.known || publiclyDifferent(this.known.value, value);
+    const at = news ? Date.now() : undefined;
+    this.remember(value, at);
+    if (!this.cached || value.seq > this.cached.value.seq) this.cached = { at: at ?? this.cached?.at ?? this.known!.at, value };
   }
 
   /** Always asks PostgreSQL (shared by concurrent callers). */
@@ -139,7 +145,7 @@ export class TallyReader {
         const value = roundTally(row);
         this.cached = { at: Date.now(), value };
         this.failedAt = -Infinity;
-        this.remember(value);
+        this.remember(value, Date.now());
         return value;
       })
       .catch((err: unknown) => {
@@ -153,20 +159,28 @@ export class TallyReader {
   }
 
   /**
-   * The tally seq that first counted this vote and its round, or null while it is not counted
-   * (yet). `primary`: ask DATABASE_URL, not a read replica that may lag.
+   * The tally seq that first counted this vote, its round and whether that round's results are
+   * shown, or null while it is not counted (yet). One snapshot for all three: on a replica too,
+   * a vote that is visible comes with every host change committed before it, so a hide is
+   * never missed for a vote it covers (a cached round state could be older than the vote).
+   * `primary`: ask DATABASE_URL, not a read replica that may lag.
    */
-  async countedIn(voteId: string, options: { primary?: boolean } = {}): Promise<{ seq: number; round: number } | null> {
-    const { rows } = await (options.primary ? this.pool : this.statusPool).query<{ seq: string; round: number }>('SELECT seq, round FROM applied_votes WHERE vid = $1', [voteId]);
-    return rows[0] ? { seq: Number(rows[0].seq), round: rows[0].round } : null;
+  async countedIn(voteId: string, options: { primary?: boolean } = {}): Promise<{ seq: number; round: number; shown: boolean } | null> {
+    const { rows } = await (options.primary ? this.pool : this.statusPool).query<{ seq: string; round: number; results: RoundTally['results'] }>(
+      'SELECT a.seq, a.round, r.results FROM applied_votes a JOIN rounds r USING (round) WHERE a.vid = $1',
+      [voteId],
+    );
+    const row = rows[0];
+    return row ? { seq: Number(row.seq), round: row.round, shown: row.results === 'shown' } : null;
   }
 
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }
 
-  private remember(value: RoundTally): void {
-    if (!this.known || value.seq >= this.known.value.seq) this.known = { at: Date.now(), value };
+  /** `at`: when it was known current; left out, it keeps the time of the value it replaces. */
+  private remember(value: RoundTally, at?: number): void {
+    if (!this.known || value.seq >= this.known.value.seq) this.known = { at: at ?? this.known?.at ?? Date.now(), value };
   }
 
   private stale(known: { at: number; value: RoundTally }): TallyRead {

@@ -103,11 +103,10 @@ export function voteRoutes(options: VoteRoutesOptions): Router {
       const counted = await options.tallies.countedIn(id);
       res.set('cache-control', 'no-store');
       if (counted === null) return void res.json({ id, counted: false });
-      // A counted vote's seq steps with every batch: while its round's results are hidden (or
-      // that cannot be told), it would let a voter count the votes. Counted, and where, is theirs.
-      const current = await options.tallies.current().catch(() => null);
-      const seqShown = current !== null && (current.round !== counted.round || current.results === 'shown');
-      res.json(seqShown ? { id, counted: true, seq: counted.seq, round: counted.round } : { id, counted: true, round: counted.round });
+      // A counted vote's seq steps with every batch: while its round's results are hidden, and
+      // for good once a round ended hidden, it would let a voter count the votes by comparing
+      // the seqs of their own. Counted, and where, is theirs.
+      res.json(counted.shown ? { id, counted: true, seq: counted.seq, round: counted.round } : { id, counted: true, round: counted.round });
     } catch {
       metrics.dependencyErrors.inc({ dependency: 'postgres' });
       unavailable(res, 1);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { HostRound, Results, RoundList, redisKeys } from '@livevote/contract';
-import { castMany, castVote, createTestEnv, publicResults, startStack, type Stack, type TestEnv } from '@livevote/harness';
+import { castMany, castVote, createTestEnv, publicResults, startStack, streamFrames, type Stack, type TestEnv } from '@livevote/harness';
 
 let env: TestEnv;
 let stack: Stack;
@@ -27,36 +27,6 @@ const newRound = async () => {
   return ((await res.json()) as { round: number }).round;
 };
 const rounds = async () => RoundList.parse(await (await host('/api/host/rounds')).json()).rounds;
-
-/** Opens `GET /api/stream` and collects its tally frames (id and data) until `stop()`. */
-async function streamFrames(url: string) {
-  const res = await fetch(`${url}/api/stream`, { headers: { accept: 'text/event-stream' } });
-  const reader = res.body!.getReader();
-  const frames: { id: number; data: Results }[] = [];
-  const reading = (async () => {
-    let text = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      text += new TextDecoder().decode(value);
-      let end: number;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end);
-        text = text.slice(end + 2);
-        const id = /^id: (\d+)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (id && data) frames.push({ id: Number(id), data: Results.parse(JSON.parse(data)) });
-      }
-    }
-  })();
-  return {
-    frames,
-    async stop() {
-      await reader.cancel();
-      await reading.catch(() => {});
-    },
-  };
-}
 
 describe('host routes', () => {
   it('refuse a missing or wrong token with 401 and never show the round', async () => {

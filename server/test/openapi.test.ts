@@ -101,7 +101,7 @@ const fail = async (): Promise<never> => {
 function appWith(over: {
   cast?: () => Promise<CastResult>;
   read?: () => Promise<TallyRead>;
-  countedIn?: () => Promise<{ seq: number; round: number } | null>;
+  countedIn?: () => Promise<{ seq: number; round: number; shown: boolean } | null>;
   ready?: boolean;
   streams?: StreamAdmission;
   watchers?: () => Promise<number>;

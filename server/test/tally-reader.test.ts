@@ -1,6 +1,8 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { expect, it } from 'vitest';
+import { freePort } from '@livevote/harness';
 import { TallyReader } from '../src/tally-reader.ts';
+import { publicResults } from '../src/results-view.ts';
 
 /** A pool whose next query answers the tally row, fails, or never answers. */
 function fakePool() {
@@ -43,4 +45,29 @@ it('after a failure, answers from memory without asking PostgreSQL again until r
   const before = queries;
   for (let i = 0; i < 10; i++) expect((await reader.read()).stale).toBe(true);
   expect(queries).toBe(before);
+});
+
+it('while results are hidden, a tally that only counted votes makes no answer fresher while PostgreSQL is away (stale stays stale, its age runs on)', async () => {
+  // PostgreSQL away for this server (nothing listens), while the consumer still counts and publishes.
+  const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/away`, connectionTimeoutMillis: 2000 });
+  try {
+    const reader = new TallyReader(pool, { cacheMs: 250, staleAfterMs: 1000, retryAfterFailureMs: 0 });
+    const hidden = { round: 4, voting: 'open', results: 'hidden', cats: 3, dogs: 1, total: 4, seq: 20, updatedAt: '2026-12-07T10:00:05.000Z', changedSeq: 18, changedAt: '2026-12-07T10:00:00.000Z' } as const;
+    reader.observe(hidden);
+    await expect.poll(async () => (await reader.read()).ageSeconds, { timeout: 10_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+    const before = await reader.read();
+    expect(before.stale).toBe(true);
+    for (const seq of [21, 22, 23]) {
+      reader.observe({ ...hidden, seq, cats: seq, total: seq + 1, updatedAt: `2026-12-07T10:00:${seq}.000Z` });
+      const after = await reader.read();
+      expect(after.stale).toBe(true);
+      expect(after.ageSeconds).toBeGreaterThanOrEqual(before.ageSeconds);
+      expect(publicResults(after.value)).toEqual(publicResults(before.value));
+    }
+    // A host change is news to everyone: the reveal is served as current at once.
+    reader.observe({ ...hidden, results: 'shown', seq: 24, changedSeq: 24, updatedAt: '2026-12-07T10:01:00.000Z', changedAt: '2026-12-07T10:01:00.000Z' });
+    expect(await reader.read()).toMatchObject({ stale: false, ageSeconds: 0, value: { results: 'shown', seq: 24 } });
+  } finally {
+    await pool.end();
+  }
 });
