@@ -114,6 +114,8 @@ export interface SentinelSet {
   promote(replicaPort: number, options?: PromoteOptions): Promise<HostPort>;
   /** Waits until every reachable sentinel agrees on the primary, knows every running replica (link ok) and the other sentinels, and every replica's link is up. */
   waitHealthy(timeoutMs?: number): Promise<HostPort>;
+  /** The last `lines` lines of every node's log, each under a header naming it: for a failed drill's message. */
+  logs(lines?: number): string;
   /** Stops every node by PID (SIGTERM, then SIGKILL after a bounded wait) and removes the folder. */
   stopAll(): Promise<void>;
 }
@@ -270,6 +272,9 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
   };
   const waitHealthy = (ms = timeoutMs) => pollUntil(`a healthy sentinel set "${name}"`, ms, checkHealthy);
 
+  const logsOf = (of: SetNode[], lines: number) =>
+    of.map((n) => `--- ${n.kind} ${n.port}${n.proc.paused ? ' (paused)' : n.proc.reachable ? '' : ' (down)'}:\n${n.proc.log().split('\n').slice(-lines).join('\n')}`).join('\n');
+
   const firstSentinelAnswer = async <T>(ask: (s: SetNode) => Promise<T>): Promise<T> => {
     let last: unknown = new Error('no reachable sentinel');
     for (const s of reachableSentinels()) {
@@ -352,10 +357,10 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
       try {
         return await waitForMaster(`a failover away from ${oldPrimaryPort}`, ms, (port) => port !== oldPrimaryPort);
       } catch (err) {
-        const logs = sentinelNodes().map((s) => `--- sentinel ${s.port}${s.proc.paused ? ' (paused)' : ''}:\n${s.proc.log().split('\n').slice(-15).join('\n')}`);
-        throw new Error(`${(err as Error).message}\n${logs.join('\n')}`, { cause: err });
+        throw new Error(`${(err as Error).message}\n${logsOf(sentinelNodes(), 15)}`, { cause: err });
       }
     },
+    logs: (lines = 25) => logsOf(nodes, lines),
 
     async promote(replicaPort, opts = {}) {
       const ms = opts.timeoutMs ?? 20_000;

@@ -49,6 +49,16 @@ async function sentinelStack(
   return { set, env, stack, admin };
 }
 
+/** Runs a step of a drill; a failure carries every node's and service's last log lines. */
+async function explained<T>(set: SentinelSet, stack: Stack, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    const services = [stack.server, ...stack.consumers].map((p, i) => `--- ${i ? `consumer ${i}` : 'server'}:\n${p.output().split('\n').slice(-25).join('\n')}`);
+    throw new Error(`${(err as Error).message}\n${set.logs()}\n${services.join('\n')}`, { cause: err });
+  }
+}
+
 it('the primary SIGKILLed under load, one Sentinel paused all along: the services follow the promoted replica; every 202 counted once', async () => {
   const ack = { REDIS_ACK_REPLICAS: '1', REDIS_ACK_TIMEOUT_MS: '800', VOTE_OUTCOME_WAIT_MS: '1800' };
   const { set, env: testEnv, stack } = await sentinelStack('fault_sentinel_kill', ack, { pauseFirstSentinel: true });
@@ -64,7 +74,7 @@ it('the primary SIGKILLed under load, one Sentinel paused all along: the service
   // primary is back (as a pod would be) and the Sentinels have made it a replica.
   await set.start(oldPrimary.port);
   const atFailover = pour.accepted.size;
-  await expect.poll(() => pour.accepted.size, { message: 'votes flowing again after the failover', timeout: 60_000 }).toBeGreaterThanOrEqual(atFailover + 500);
+  await explained(set, stack, () => expect.poll(() => pour.accepted.size, { message: 'votes flowing again after the failover', timeout: 60_000 }).toBeGreaterThanOrEqual(atFailover + 500));
   const flowingMs = Date.now() - t0;
   await pour.finish();
   const accepted = pour.accepted.size;
@@ -109,7 +119,15 @@ for (const replicas of [0, 1] as const) {
     // A marker vote through the promoted primary, then the consumer: the stream holds what survived.
     await expect.poll(async () => (await castVote(stack.url, 'dogs', `lost-${replicas}-marker`)).status, { message: 'votes accepted on the promoted primary', timeout: 30_000, interval: 200 }).toBe(202);
     await stack.addConsumer();
-    await expect.poll(() => tallyTotal(env.databaseUrl), { message: 'the marker counted', timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+    await explained(set, stack, async () => {
+      try {
+        await expect.poll(() => tallyTotal(env.databaseUrl), { message: 'the marker counted', timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+      } catch (err) {
+        const r = await admin();
+        const state = { stream: await r.xrange(votes, '-', '+'), groups: await r.call('XINFO', 'GROUPS', votes), deadLetters: await r.xlen(shardKeys(env.redisPrefix, null)[0]!.deadLetter) };
+        throw new Error(`${(err as Error).message}\n${JSON.stringify(state)}`, { cause: err });
+      }
+    });
     const newPrimaryAdmin = await admin();
     const survived = await newPrimaryAdmin.xlen(votes);
     const counted = await tallyTotal(env.databaseUrl);
