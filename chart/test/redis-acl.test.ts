@@ -191,6 +191,11 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['consumer', 'XADD', 'lv:{s0.1632}votes', '*', 'vid', 'forged'],
   ['consumer', 'DEL', 'lv:{s0.1632}votes'],
   ['consumer', 'SSUBSCRIBE', 'lv:tally'],
+  // consumer: the attempt marks are HSET, HMGET, HDEL only
+  ['consumer', 'DEL', 'lv:votes:unfinished'],
+  ['consumer', 'HGETALL', 'lv:votes:unfinished'],
+  ['consumer', 'HINCRBY', 'lv:votes:unfinished', 'x', '1'],
+  ['consumer', 'HSET', 'lv:votes:dead', 'x', '1'],
   // consumer: the dead-letter stream is XADD-only
   ['consumer', 'XRANGE', 'lv:votes:dead', '-', '+'],
   ['consumer', 'XLEN', 'lv:votes:dead'],
@@ -437,11 +442,15 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       const other = new VoteStream(r, keys, 'pod-2');
       const claimed = await other.reclaim(0, 10);
       expect(claimed.entries.map((e) => e.id)).toEqual(own.slice(1).map((e) => e.id));
-      await other.ack(claimed.entries.map((e) => e.id));
-      // Their idempotency records go once PostgreSQL holds the votes (the keyed one's was there).
+      // Each batch marks its entries before it runs (a crash leaves the mark) and clears them at its end.
+      const ids = claimed.entries.map((e) => e.id);
+      await other.mark(ids.map((id) => ({ id, crashes: 0, attempting: true })));
+      expect(await other.crashesSoFar(ids)).toEqual(ids.map(() => 1));
+      // Acknowledged, and their idempotency records go once PostgreSQL holds the votes (the keyed one's was there).
       expect(await admin.exists(keys.idempotency('acl-key-00000002'))).toBe(1);
-      await other.forget(claimed.entries.map((e) => e.fields.vid!));
+      expect(await other.settle({ ack: ids, forget: claimed.entries.map((e) => e.fields.vid!), finished: ids })).toBeNull();
       expect(await admin.exists(keys.idempotency('acl-key-00000002'))).toBe(0);
+      expect(await admin.hlen(keys.unfinished)).toBe(0);
 
       const tally: TallyMessage = { round: 1, voting: 'open', results: 'shown', cats: 1, dogs: 1, total: 2, seq: 1, updatedAt: new Date().toISOString() };
       tallies = [];

@@ -6,9 +6,9 @@ import { triage, type TriagedVote } from './triage.ts';
 import type { StreamEntry, VoteStream } from './vote-stream.ts';
 
 export interface BatchHandlerOptions {
-  stream: Pick<VoteStream, 'deadLetter' | 'ack' | 'forget' | 'publish'>;
+  stream: Pick<VoteStream, 'deadLetter' | 'settle' | 'mark' | 'crashesSoFar' | 'publish'>;
   /** Where batches are applied; main.ts may wrap the TallyStore with the test-only fault hooks. */
-  store: Pick<TallyStore, 'applyBatch'>;
+  store: Pick<TallyStore, 'applyBatch' | 'isApplied'>;
   metrics: ConsumerMetrics;
   logger: Logger;
   /**
@@ -16,6 +16,11 @@ export interface BatchHandlerOptions {
    * dead-lettered; before that it is left pending and re-delivered. Other failures never count.
    */
   maxDeliveries: number;
+  /**
+   * An entry that crashed this many attempts at it alone (the process died, or the handler threw
+   * outside PostgreSQL) is dead-lettered instead of tried again (MAX_CRASHES).
+   */
+  maxCrashes: number;
 }
 
 /**
@@ -25,6 +30,15 @@ export interface BatchHandlerOptions {
  * here, right after PostgreSQL rejected that entry alone for its data: its last failure is a
  * data error by construction, so a database that is away (read-only, down, locked) however long,
  * and the delivery counts that restarts and claims run up meanwhile, never dead-letter a vote.
+ *
+ * An entry can also kill the consumer outside PostgreSQL (a bug, a value no parser expected),
+ * and then every restart would meet it again. So each batch marks its entries in Redis with the
+ * consumer's name before it runs, and clears the marks when it ends, however it ends, unless the
+ * process died or the code threw on the way. An entry that comes back to the same consumer name
+ * with its mark still there has crashed it once more: it is a suspect, and suspects run one at a
+ * time, in order, each marked only when its turn comes, so only the entry that kills the process
+ * collects crashes. At `maxCrashes` it is dead-lettered (`reason` crashed), unless PostgreSQL
+ * already holds its vote (the crash came after the COMMIT), and the entries behind it flow on.
  */
 export class BatchHandler {
   private readonly stream: BatchHandlerOptions['stream'];
@@ -32,48 +46,95 @@ export class BatchHandler {
   private readonly metrics: ConsumerMetrics;
   private readonly logger: Logger;
   private readonly maxDeliveries: number;
+  private readonly maxCrashes: number;
   /** True while a batch is between read and XACK; shutdown waits for it. */
   busy = false;
 
-  constructor({ stream, store, metrics, logger, maxDeliveries }: BatchHandlerOptions) {
+  constructor({ stream, store, metrics, logger, maxDeliveries, maxCrashes }: BatchHandlerOptions) {
     this.stream = stream;
     this.store = store;
     this.metrics = metrics;
     this.logger = logger;
     this.maxDeliveries = maxDeliveries;
+    this.maxCrashes = maxCrashes;
   }
 
   /** `deliveries` holds known delivery counts (re-read or reclaimed entries); new entries are on their first. */
   async handle(entries: StreamEntry[], signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
     this.busy = true;
-    const started = performance.now();
     try {
-      this.metrics.batchSize.observe(entries.length);
-      const good = await triage(entries, deliveries, { stream: this.stream, metrics: this.metrics, logger: this.logger });
-      if (good.length === 0) return;
-      const result = await applyWithRetry(good, (batch) => this.apply(batch), signal, { metrics: this.metrics, logger: this.logger });
-      if (!result) return;
-      // Acknowledge only after COMMIT; a crash before this line means re-delivery, which is a no-op.
-      await this.stream.ack(result.applied.map((g) => g.entry.id));
-      await this.forgetRecords(result.applied.map((g) => g.vote.vid));
-      await this.giveUpOnPoison(result.rejected);
-      if (result.tally) await this.publish(result.tally, result.applied);
-      this.metrics.batchDuration.observe((performance.now() - started) / 1000);
+      // Only a re-delivered entry can carry a mark: one read for the first time was in no batch yet.
+      const crashes = deliveries.size ? await this.stream.crashesSoFar(entries.map((e) => e.id)) : [];
+      const fresh = entries.filter((_, i) => !crashes[i]);
+      const suspects = entries.flatMap((entry, i) => (crashes[i] ? [{ entry, crashes: crashes[i] }] : []));
+      // Suspects lose their owner now: a crash of the fresh batch must not count against them.
+      await this.stream.mark([...fresh.map((e) => ({ id: e.id, crashes: 0, attempting: true })), ...suspects.map((s) => ({ id: s.entry.id, crashes: s.crashes, attempting: false }))]);
+      if (fresh.length) await this.run(fresh, signal, deliveries);
+      for (const s of suspects) {
+        if (signal.aborted) return;
+        await this.runSuspect(s.entry, s.crashes, signal, deliveries);
+      }
     } finally {
       this.busy = false;
     }
   }
 
-  /**
-   * Not fatal: a record left behind expires after IDEMPOTENCY_WINDOW_SECONDS, and meanwhile a
-   * retry of its key is answered from it as before.
-   */
-  private async forgetRecords(voteIds: string[]): Promise<void> {
+  private async runSuspect(entry: StreamEntry, crashes: number, signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
+    if (crashes < this.maxCrashes) {
+      await this.stream.mark([{ id: entry.id, crashes, attempting: true }]);
+      return this.run([entry], signal, deliveries);
+    }
+    const vid = entry.fields.vid;
+    let applied: boolean;
     try {
-      await this.stream.forget(voteIds);
+      applied = vid !== undefined && (await this.store.isApplied(vid));
     } catch (err) {
+      // Given up on only once PostgreSQL says the vote is not there; until then it stays pending.
+      this.metrics.errors.inc({ dependency: 'postgres' });
+      this.logger.warn({ id: entry.id, crashes, err: (err as Error).message }, 'entry crashed the consumer before; PostgreSQL not answering, left pending');
+      return;
+    }
+    if (applied) {
+      await this.settle([entry.id], vid ? [vid] : [], [entry.id]);
+      return;
+    }
+    await this.stream.deadLetter(entry, 'crashed', deliveries.get(entry.id) ?? 1, { crashes: String(crashes) });
+    this.metrics.deadLettered.inc({ reason: 'crashed' });
+    this.logger.error({ id: entry.id, vid, crashes }, 'entry crashed the consumer too often; dead-lettered, kept for replay');
+  }
+
+  /** A batch whose entries are marked: every way out but a throw (or a death) clears the marks. */
+  private async run(entries: StreamEntry[], signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
+    const started = performance.now();
+    this.metrics.batchSize.observe(entries.length);
+    const ids = entries.map((e) => e.id);
+    const good = await triage(entries, deliveries, { stream: this.stream, metrics: this.metrics, logger: this.logger });
+    if (good.length === 0) return;
+    // A process killed while it waits for the database is not the entries' fault: no marks then.
+    const onWait = () => this.settle([], [], ids);
+    const result = await applyWithRetry(good, (batch) => this.apply(batch), signal, { metrics: this.metrics, logger: this.logger, onWait });
+    if (!result) {
+      // Stopped while the database is away: pending, re-delivered later; no crash to count.
+      await this.settle([], [], ids);
+      return;
+    }
+    // Acknowledge only after COMMIT; a crash before this line means re-delivery, which is a no-op.
+    await this.settle(result.applied.map((g) => g.entry.id), result.applied.map((g) => g.vote.vid), ids);
+    await this.giveUpOnPoison(result.rejected);
+    if (result.tally) await this.publish(result.tally, result.applied);
+    this.metrics.batchDuration.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * XACK first, then the idempotency records and the marks, in one round trip. A record left
+   * behind is not fatal: it expires after IDEMPOTENCY_WINDOW_SECONDS, and meanwhile a retry of its
+   * key is answered from it as before; a mark left on an acknowledged entry is never read again.
+   */
+  private async settle(ack: string[], forget: string[], finished: string[]): Promise<void> {
+    const err = await this.stream.settle({ ack, forget, finished });
+    if (err) {
       this.metrics.errors.inc({ dependency: 'redis' });
-      this.logger.warn({ err: (err as Error).message }, 'idempotency records not dropped; they expire on their own');
+      this.logger.warn({ err: err.message }, 'idempotency records or attempt marks not cleared; they expire or clear on their own');
     }
   }
 

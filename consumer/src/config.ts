@@ -24,6 +24,11 @@ const shape = {
    * dead-lettered. Deliveries while the database is away (read-only, down, locked) never count.
    */
   MAX_DELIVERIES: intEnv(1, 1000, 5),
+  /**
+   * An entry that crashed the consumer this many times (the process died or threw outside
+   * PostgreSQL while it was being applied alone) is dead-lettered, kept for a replay.
+   */
+  MAX_CRASHES: intEnv(1, 100, 3),
   /** Consumers (restarted pods) silent this long and holding nothing are removed from the group. */
   FORGET_CONSUMER_AFTER_MS: intEnv(1000, 30 * 86_400_000, 3_600_000),
   TRIM_EVERY_MS: intEnv(100, 3_600_000, 5000),
@@ -35,6 +40,8 @@ const shape = {
   FAULT_EXIT_AFTER_COMMIT: z.coerce.number().min(0).max(1).default(0),
   /** Test-only fault hook: votes whose ID starts with this fail in PostgreSQL like a poison entry. */
   FAULT_REJECT_VID_PREFIX: z.string().min(1).optional(),
+  /** Test-only fault hook: a batch holding a vote whose ID starts with this crashes the process, as a bug would. */
+  FAULT_CRASH_VID_PREFIX: z.string().min(1).optional(),
 };
 
 export type ConsumerConfig = z.infer<z.ZodObject<typeof shape>>;

@@ -7,15 +7,26 @@ import type { BatchOutcome, TallyStore, VoteToApply } from './tally-store.ts';
 export interface FaultHooks {
   /** Batches holding a vote ID with this prefix fail as a data error (SQLSTATE 22000) would. */
   rejectVidPrefix?: string | undefined;
+  /**
+   * A batch holding a vote ID with this prefix ends the process before PostgreSQL sees it: an
+   * exception thrown from the event loop, outside every try, as a bug in the consumer would.
+   */
+  crashVidPrefix?: string | undefined;
   /** Called after each COMMIT, before the batch is acknowledged (the drill ends the process here). */
   afterCommit?: (() => void) | undefined;
 }
 
 type ConsumerStore = Pick<TallyStore, 'applyBatch' | 'pruneAppliedBefore'>;
 
-export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, afterCommit }: FaultHooks): ConsumerStore {
+export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, crashVidPrefix, afterCommit }: FaultHooks): ConsumerStore {
   return {
     async applyBatch(votes: readonly VoteToApply[], shard?: number): Promise<BatchOutcome> {
+      if (crashVidPrefix && votes.some((v) => v.vid.startsWith(crashVidPrefix))) {
+        setImmediate(() => {
+          throw new Error('fault hook: a vote no code path expected');
+        });
+        return new Promise<never>(() => {});
+      }
       if (rejectVidPrefix && votes.some((v) => v.vid.startsWith(rejectVidPrefix))) {
         throw Object.assign(new Error('fault hook: poison vote rejected'), { code: '22000' });
       }

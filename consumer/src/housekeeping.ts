@@ -7,7 +7,7 @@ import type { StreamEntry, VoteStream } from './vote-stream.ts';
 const PRUNE_SKEW_MS = 5 * 60_000;
 
 export interface HousekeepingOptions {
-  stream: Pick<VoteStream, 'reclaim' | 'ack' | 'deliveryCounts' | 'forgetIdleConsumers' | 'trimAcknowledged' | 'oldestEntryId'>;
+  stream: Pick<VoteStream, 'reclaim' | 'settle' | 'deliveryCounts' | 'forgetIdleConsumers' | 'trimAcknowledged' | 'oldestEntryId'>;
   store: Pick<TallyStore, 'pruneAppliedBefore'>;
   metrics: ConsumerMetrics;
   logger: Logger;
@@ -79,7 +79,7 @@ export class Housekeeping {
     do {
       const { next, entries, deleted } = await this.stream.reclaim(claimIdleMs, batchSize, cursor);
       // Pending entries whose data was trimmed away can never be applied; just clear them.
-      await this.stream.ack(deleted);
+      await this.stream.settle({ ack: deleted, forget: [], finished: deleted });
       if (entries.length) {
         this.metrics.reclaimed.inc(entries.length);
         this.logger.info({ count: entries.length }, 'reclaimed idle entries');

@@ -28,7 +28,7 @@ const shards = shardKeys(config.REDIS_PREFIX, config.STREAM_SHARDS ?? null);
 const redis = createRedis({ target, role: 'worker', name: `consumer:${config.CONSUMER_NAME}`, logger });
 const pool = createPool({ url: config.DATABASE_URL, name: 'livevote-consumer', max: Math.max(config.DATABASE_POOL_MAX, shards.length + 1), logger });
 const store = new TallyStore(pool);
-const streams = shards.map((k) => new VoteStream(redis, { votes: k.votes, deadLetter: k.deadLetter, tallyChannel: keys.tallyChannel, idempotency: k.idempotency }, config.CONSUMER_NAME));
+const streams = shards.map((k) => new VoteStream(redis, { votes: k.votes, deadLetter: k.deadLetter, unfinished: k.unfinished, tallyChannel: keys.tallyChannel, idempotency: k.idempotency }, config.CONSUMER_NAME));
 const metrics = createConsumerMetrics(async () => {
   const all = await Promise.all(streams.map((s) => s.stats()));
   const lags = all.map((s) => s.lag);
@@ -40,11 +40,12 @@ const metrics = createConsumerMetrics(async () => {
 });
 // Test-only fault hooks (FAULT_*), wired only when a drill sets them; see fault-hooks.ts.
 const exitAfterCommit = config.FAULT_EXIT_AFTER_COMMIT;
-const faulty = exitAfterCommit > 0 || config.FAULT_REJECT_VID_PREFIX !== undefined;
+const faulty = exitAfterCommit > 0 || config.FAULT_REJECT_VID_PREFIX !== undefined || config.FAULT_CRASH_VID_PREFIX !== undefined;
 if (faulty) logger.warn('test-only fault hooks are on (FAULT_* set): never in production');
 const consumerStore = faulty
   ? withFaultHooks(store, {
       rejectVidPrefix: config.FAULT_REJECT_VID_PREFIX,
+      crashVidPrefix: config.FAULT_CRASH_VID_PREFIX,
       afterCommit: () => {
         if (Math.random() >= exitAfterCommit) return;
         logger.warn('fault hook: exiting between COMMIT and XACK');
@@ -68,7 +69,7 @@ const consumers = streams.map((stream, i) => {
   return new VoteConsumer({
     stream: Object.assign(Object.create(stream) as VoteStream, { oldestEntryId: oldestOfAll }),
     blockingRedis: blockingClients[i]!,
-    store: { applyBatch: (votes) => consumerStore.applyBatch(votes, shard), pruneAppliedBefore: (cutoff, chunk) => consumerStore.pruneAppliedBefore(cutoff, chunk) },
+    store: { applyBatch: (votes) => consumerStore.applyBatch(votes, shard), isApplied: (vid) => store.isApplied(vid), pruneAppliedBefore: (cutoff, chunk) => consumerStore.pruneAppliedBefore(cutoff, chunk) },
     metrics,
     logger: shards.length > 1 ? logger.child({ shard }) : logger,
     batchSize: config.BATCH_SIZE,
@@ -76,6 +77,7 @@ const consumers = streams.map((stream, i) => {
     claimIdleMs: config.CLAIM_IDLE_MS,
     claimEveryMs: config.CLAIM_EVERY_MS,
     maxDeliveries: config.MAX_DELIVERIES,
+    maxCrashes: config.MAX_CRASHES,
     trimEveryMs: config.TRIM_EVERY_MS,
     // One pruner is enough: the cutoff already covers every shard.
     pruneEveryMs: i === 0 ? config.PRUNE_EVERY_MS : Number.MAX_SAFE_INTEGER,

@@ -69,7 +69,7 @@ export function createConsumerMetrics(stats: StatsSource) {
     lag: statGauge('livevote_consumer_lag_entries', 'Entries in the stream not yet delivered to the group', 'lag'),
   };
   // Known labels start at 0: dashboards show 0 rather than "no data", and increase() sees the first event.
-  for (const reason of ['invalid', 'max-deliveries']) m.deadLettered.inc({ reason }, 0);
+  for (const reason of ['invalid', 'max-deliveries', 'crashed']) m.deadLettered.inc({ reason }, 0);
   for (const dependency of ['redis', 'postgres']) m.errors.inc({ dependency }, 0);
   return m;
 }

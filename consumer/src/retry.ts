@@ -18,6 +18,8 @@ export function isTransient(err: unknown): boolean {
 export interface RetryOptions {
   metrics: ConsumerMetrics;
   logger: Logger;
+  /** Called once, when the batch first waits for PostgreSQL (a transient error). */
+  onWait?: (() => Promise<void>) | undefined;
 }
 
 export interface RetryOutcome<T> {
@@ -36,7 +38,7 @@ const STOPPED = Symbol('stopped');
 type Attempt<R> = { ok: true; value: R } | { ok: false; err: unknown } | typeof STOPPED;
 
 /** Runs `fn` until it succeeds or fails with a data error; transient errors are retried with backoff. */
-async function untilSettled<R>(fn: () => Promise<R>, signal: AbortSignal, { metrics, logger }: RetryOptions, what: string): Promise<Attempt<R>> {
+async function untilSettled<R>(fn: () => Promise<R>, signal: AbortSignal, { metrics, logger, onWait }: RetryOptions, what: string): Promise<Attempt<R>> {
   for (let attempt = 1; ; attempt++) {
     try {
       return { ok: true, value: await fn() };
@@ -45,8 +47,10 @@ async function untilSettled<R>(fn: () => Promise<R>, signal: AbortSignal, { metr
       if (isDataError(err)) return { ok: false, err };
       const msg = (err as Error)?.message ?? String(err);
       const code = (err as { code?: unknown })?.code;
-      if (attempt === 1) logger.warn({ err: msg, code }, `PostgreSQL unavailable, read-only or misconfigured; retrying the ${what}`);
-      else if (attempt % 100 === 0) logger.warn({ err: msg, code, attempts: attempt }, `still retrying the ${what}`);
+      if (attempt === 1) {
+        logger.warn({ err: msg, code }, `PostgreSQL unavailable, read-only or misconfigured; retrying the ${what}`);
+        await onWait?.();
+      } else if (attempt % 100 === 0) logger.warn({ err: msg, code, attempts: attempt }, `still retrying the ${what}`);
       // On shutdown give up unacknowledged: the entries stay pending and are re-delivered.
       if (signal.aborted) return STOPPED;
       await delay(reconnectDelay(attempt), undefined, { signal }).catch(() => {});

@@ -173,6 +173,12 @@ export class TallyStore {
     }
   }
 
+  /** Whether PostgreSQL holds this vote already (its attempt died after the COMMIT). */
+  async isApplied(vid: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM applied_votes WHERE vid = $1', [vid]);
+    return (rowCount ?? 0) > 0;
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }

@@ -12,7 +12,7 @@ export interface VoteConsumerOptions {
   stream: VoteStream;
   /** Dedicated connection for the blocking XREADGROUP, so shutdown can cut a block short. */
   blockingRedis: RedisClient;
-  store: Pick<TallyStore, 'applyBatch' | 'pruneAppliedBefore'>;
+  store: Pick<TallyStore, 'applyBatch' | 'isApplied' | 'pruneAppliedBefore'>;
   metrics: ConsumerMetrics;
   logger: Logger;
   batchSize: number;
@@ -20,6 +20,7 @@ export interface VoteConsumerOptions {
   claimIdleMs: number;
   claimEveryMs: number;
   maxDeliveries: number;
+  maxCrashes: number;
   trimEveryMs: number;
   pruneEveryMs: number;
   appliedRetentionMs: number;
@@ -39,7 +40,7 @@ export class VoteConsumer {
 
   constructor(options: VoteConsumerOptions) {
     const { stream, blockingRedis, store, metrics, logger, batchSize } = options;
-    const batches = new BatchHandler({ stream, store, metrics, logger, maxDeliveries: options.maxDeliveries });
+    const batches = new BatchHandler({ stream, store, metrics, logger, maxDeliveries: options.maxDeliveries, maxCrashes: options.maxCrashes });
     const handle = batches.handle.bind(batches);
     const housekeeping = new Housekeeping({
       stream,

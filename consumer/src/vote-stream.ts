@@ -2,7 +2,7 @@ import { publishMessage, type RedisClient } from '@livevote/service-kit';
 import { CONSUMER_GROUP, VoteEntry, type RedisKeys, type TallyMessage } from '@livevote/contract';
 
 /** The names one stream shard's consumer uses: its stream and dead letters, and the one tally channel. */
-export type StreamNames = Pick<RedisKeys, 'votes' | 'deadLetter' | 'tallyChannel' | 'idempotency'>;
+export type StreamNames = Pick<RedisKeys, 'votes' | 'deadLetter' | 'unfinished' | 'tallyChannel' | 'idempotency'>;
 
 export interface StreamEntry {
   id: string;
@@ -106,27 +106,65 @@ export class VoteStream {
     return new Map(rows.map(([id, , , deliveries]) => [id, Number(deliveries)]));
   }
 
-  async ack(ids: readonly string[]): Promise<void> {
-    if (ids.length) await this.redis.xack(this.keys.votes, this.group, ...ids);
+  /**
+   * Marks entries before a batch runs: `attempting` ones with this consumer's name, so that a
+   * process that dies (or a handler that throws) on the way leaves its name on them, and the
+   * others with none (suspects waiting for their turn). Each mark keeps its entry's crash count.
+   * `settle` and `deadLetter` clear them.
+   */
+  async mark(marks: readonly { id: string; crashes: number; attempting: boolean }[]): Promise<void> {
+    if (marks.length === 0) return;
+    await this.redis.hset(this.keys.unfinished, Object.fromEntries(marks.map((m) => [m.id, `${m.attempting ? this.consumer : ''}|${m.crashes}`])));
   }
 
   /**
-   * Drops the idempotency records of votes PostgreSQL now holds: from here on `applied_votes`
-   * deduplicates a retry of their key, so Redis keeps a record only while its vote is in flight.
-   * A record of a keyless vote never existed; UNLINK of a missing key is a no-op. The records
-   * share the stream's hash tag, so one UNLINK stays on one Cluster node.
+   * How often each entry has crashed a consumer (0 for an entry without a mark), in the order
+   * asked. A mark with this consumer's name is an attempt of an earlier life of this consumer, or
+   * one that threw in this life: one more crash. Another consumer's name is not counted: that one
+   * may be alive, only slow, and this consumer takes the entry over.
    */
-  async forget(voteIds: readonly string[]): Promise<void> {
-    if (voteIds.length) await this.redis.unlink(...voteIds.map((id) => this.keys.idempotency(id)));
+  async crashesSoFar(ids: readonly string[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    return (await this.redis.hmget(this.keys.unfinished, ...ids)).map((v) => {
+      if (v === null) return 0;
+      const bar = v.lastIndexOf('|');
+      const crashes = Number(v.slice(bar + 1)) || 0;
+      return v.slice(0, bar) === this.consumer ? crashes + 1 : crashes;
+    });
   }
 
-  /** Copies an entry to the dead-letter stream and acknowledges it, atomically. */
-  async deadLetter(entry: StreamEntry, reason: string, deliveries: number): Promise<void> {
+  /**
+   * Ends a batch in one round trip: acknowledges `ack`, drops the idempotency records of
+   * `forget` (vote IDs PostgreSQL now holds: from here on `applied_votes` deduplicates a retry of
+   * their key, so Redis keeps a record only while its vote is in flight) and clears the marks of
+   * `finished`. A failed XACK throws (the entries come back, a no-op); a record or mark left
+   * behind only costs memory, so those failures are returned, not thrown. A record of a keyless
+   * vote never existed; UNLINK of a missing key is a no-op. Every key shares the stream's hash
+   * tag, so the pipeline stays on one Cluster node.
+   */
+  async settle({ ack, forget, finished }: { ack: readonly string[]; forget: readonly string[]; finished: readonly string[] }): Promise<Error | null> {
+    const p = this.redis.pipeline();
+    if (ack.length) p.xack(this.keys.votes, this.group, ...ack);
+    if (forget.length) p.unlink(...forget.map((vid) => this.keys.idempotency(vid)));
+    if (finished.length) p.hdel(this.keys.unfinished, ...finished);
+    if (p.length === 0) return null;
+    const results = (await p.exec()) ?? [];
+    if (ack.length && results[0]?.[0]) throw results[0][0];
+    return results.slice(ack.length ? 1 : 0).find(([err]) => err)?.[0] ?? null;
+  }
+
+  /**
+   * Copies an entry to the dead-letter stream, acknowledges it and clears its mark, atomically.
+   * `extra` fields (e.g. `crashes`) go next to `reason` and `deliveries`; the vote's own fields
+   * follow as `f.<name>`, as written, for a replay.
+   */
+  async deadLetter(entry: StreamEntry, reason: string, deliveries: number, extra: Record<string, string> = {}): Promise<void> {
     const flat = Object.entries(entry.fields).flatMap(([k, v]) => [`f.${k}`, v]);
     await this.redis
       .multi()
-      .xadd(this.keys.deadLetter, '*', 'source_id', entry.id, 'reason', reason, 'deliveries', String(deliveries), ...flat)
+      .xadd(this.keys.deadLetter, '*', 'source_id', entry.id, 'reason', reason, 'deliveries', String(deliveries), ...Object.entries(extra).flat(), ...flat)
       .xack(this.keys.votes, this.group, entry.id)
+      .hdel(this.keys.unfinished, entry.id)
       .exec()
       .then((res) => {
         const failed = res?.find(([err]) => err);

@@ -14,14 +14,19 @@ function handler(apply: (votes: readonly VoteToApply[]) => Promise<BatchOutcome>
   const h = new BatchHandler({
     stream: {
       deadLetter: async (e, reason, deliveries) => void calls.dead.push({ id: e.id, reason, deliveries }),
-      ack: async (ids) => void calls.acked.push(...ids),
-      forget: async () => {},
+      settle: async ({ ack }) => {
+        calls.acked.push(...ack);
+        return null;
+      },
+      mark: async () => {},
+      crashesSoFar: async (ids) => ids.map(() => 0),
       publish: async () => {},
     },
-    store: { applyBatch: apply },
+    store: { applyBatch: apply, isApplied: async () => false },
     metrics: createConsumerMetrics(async () => ({ length: 0, pending: 0, lag: 0 })),
     logger,
     maxDeliveries,
+    maxCrashes: 3,
   });
   return { h, calls };
 }

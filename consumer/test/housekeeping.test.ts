@@ -10,7 +10,7 @@ function housekeeping(forget: () => Promise<string[]>, warnings: string[]) {
   return new Housekeeping({
     stream: {
       reclaim: async () => ({ next: '0-0', entries: [], deleted: [] }),
-      ack: async () => {},
+      settle: async () => null,
       deliveryCounts: async () => new Map(),
       forgetIdleConsumers: forget,
       trimAcknowledged: async () => 0,

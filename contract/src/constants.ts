@@ -61,6 +61,11 @@ export function redisKeys(prefix: string) {
   return {
     votes: `${prefix}votes`,
     deadLetter: `${prefix}votes:dead`,
+    /**
+     * Hash: stream entry ID → attempts at it that never finished (the consumer died or threw on
+     * the way). Fields live while their entry is in a batch; one left behind marks a suspect.
+     */
+    unfinished: `${prefix}votes:unfinished`,
     tallyChannel: `${prefix}tally`,
     idempotency: (key: string) => `${prefix}idem:${key}`,
     /**

@@ -5,7 +5,7 @@ import { redisKeys, type RedisKeys } from '@livevote/contract';
 export const CLUSTER_SLOTS = 16384;
 
 /** The keys of one stream shard: everything one vote touches, in one hash slot. */
-export interface ShardKeys extends Pick<RedisKeys, 'votes' | 'deadLetter' | 'idempotency' | 'round'> {
+export interface ShardKeys extends Pick<RedisKeys, 'votes' | 'deadLetter' | 'unfinished' | 'idempotency' | 'round'> {
   shard: number;
   /** The hash tag (without braces) shared by every key of this shard; '' for the unsharded stream. */
   tag: string;
@@ -42,11 +42,11 @@ export function shardTags(shards: number): string[] {
 export function shardKeys(prefix: string, shards: number | null): ShardKeys[] {
   if (shards === null) {
     const k = redisKeys(prefix);
-    return [{ shard: 0, tag: '', votes: k.votes, deadLetter: k.deadLetter, idempotency: k.idempotency, round: k.round }];
+    return [{ shard: 0, tag: '', votes: k.votes, deadLetter: k.deadLetter, unfinished: k.unfinished, idempotency: k.idempotency, round: k.round }];
   }
   return shardTags(shards).map((tag, shard) => {
     const p = `${prefix}{${tag}}`;
-    return { shard, tag, votes: `${p}votes`, deadLetter: `${p}votes:dead`, idempotency: (key: string) => `${p}idem:${key}`, round: `${p}round` };
+    return { shard, tag, votes: `${p}votes`, deadLetter: `${p}votes:dead`, unfinished: `${p}votes:unfinished`, idempotency: (key: string) => `${p}idem:${key}`, round: `${p}round` };
   });
 }
 

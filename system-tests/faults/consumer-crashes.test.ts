@@ -116,6 +116,55 @@ it('poison entries land in the dead-letter stream after MAX_DELIVERIES; the good
   }
 });
 
+it('entries that crash the consumer outside PostgreSQL: each dead-lettered after MAX_CRASHES crashes, kept for replay; the others counted', async () => {
+  env = await createTestEnv('fault_crash_poison');
+  // The hook throws from the event loop, outside PostgreSQL and outside any try: the process dies
+  // (exit 1) as on a bug, and is started again under its name, as a container restart would.
+  stack = await startStack({
+    ...env,
+    consumers: 0,
+    env: { RATE_LIMIT: 'off' },
+    consumerEnv: { FAULT_CRASH_VID_PREFIX: 'crash-', MAX_CRASHES: '3', BATCH_SIZE: '50', CLAIM_IDLE_MS: '1000', CLAIM_EVERY_MS: '250' },
+  });
+  const redis = new Redis(env.redisUrl);
+  const keys = redisKeys(env.redisPrefix);
+  const ts = String(Date.now());
+  const poisonAt = new Set([40, 140, 240]);
+  for (let i = 0; i < 300; i++) {
+    await redis.xadd(keys.votes, '*', 'vid', `${poisonAt.has(i) ? 'crash' : 'fine'}-${i}-vote`, 'option', i % 2 ? 'cats' : 'dogs', 'ts', ts);
+  }
+  await stack.addConsumer().catch(() => {});
+  const consumer = stack.consumers[0]!;
+  let crashes = 0;
+  // Bounded: without a limit per entry the consumer crashes on the first one for ever.
+  while ((await redis.xlen(keys.deadLetter)) < poisonAt.size || (await tallyTotal(env.databaseUrl)) < 300 - poisonAt.size) {
+    if (crashes > 3 * poisonAt.size) throw new Error(`${crashes} crashes and still going:\n${consumer.output().slice(-3000)}`);
+    const code = await Promise.race([consumer.running ? consumer.waitExit() : Promise.resolve(consumer.exits.at(-1) ?? null), new Promise<'alive'>((r) => setTimeout(r, 250, 'alive'))]);
+    if (code === 'alive') continue;
+    if (code !== 1) throw new Error(`consumer exited with ${code}:\n${consumer.output().slice(-3000)}`);
+    crashes++;
+    await startMayCrash(consumer);
+  }
+  await expect.poll(() => pendingCount(env!.redisUrl, env!.redisPrefix), { message: 'nothing pending', timeout: 15_000 }).toBe(0);
+  const dead = (await redis.xrange(keys.deadLetter, '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]!]]))));
+  const metrics = await (await fetch(`http://127.0.0.1:${consumer.options.env.PORT}/metrics`)).text();
+  const logged = consumer.output().split('\n').filter((l) => l.includes('crashed the consumer')).length;
+  redis.disconnect();
+  figure('entries that crash the consumer', { poison: poisonAt.size, crashes, deadLettered: dead.length, reasons: dead.map((f) => f.reason), crashesPerEntry: dead.map((f) => Number(f.crashes)), counted: await tallyTotal(env.databaseUrl), logged });
+  expect(crashes).toBe(3 * poisonAt.size);
+  expect(dead.map((f) => f['f.vid'])).toEqual(['crash-40-vote', 'crash-140-vote', 'crash-240-vote']);
+  for (const f of dead) {
+    expect(f.reason).toBe('crashed');
+    expect(Number(f.crashes)).toBe(3);
+    // Replayable as the runbook does it: the vote's own fields, as written.
+    expect(f).toMatchObject({ 'f.option': expect.stringMatching(/^(cats|dogs)$/), 'f.ts': ts });
+  }
+  expect(await tallyTotal(env.databaseUrl)).toBe(300 - poisonAt.size);
+  // The last life dead-lettered the last one; each life's line is in the log.
+  expect(metrics).toMatch(/livevote_consumer_dead_lettered_total\{reason="crashed"\} 1\b/);
+  expect(logged).toBe(poisonAt.size);
+});
+
 it('trimming under a backlog never removes an unread entry', async () => {
   env = await createTestEnv('fault_trim');
   stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, consumerEnv: { TRIM_EVERY_MS: '100', BATCH_SIZE: '100' } });
