@@ -355,7 +355,20 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     // stays in TILT, taking no action, for 30 s. On a time-out the sentinels' logs say which it was.
     async waitForFailover(oldPrimaryPort, ms = 60_000) {
       try {
-        return await waitForMaster(`a failover away from ${oldPrimaryPort}`, ms, (port) => port !== oldPrimaryPort);
+        const next = await waitForMaster(`a failover away from ${oldPrimaryPort}`, ms, (port) => port !== oldPrimaryPort);
+        // A sentinel that still lacks a fresh PING reply from the promoted node (one SIGSTOPped a
+        // moment ago) soon calls it down and fails over again, to whatever old primary is back by
+        // then. Only once every sentinel gets its answers is the failover over.
+        await pollUntil(`every sentinel answered by the new primary ${next.port}`, ms, async () => {
+          for (const s of reachableSentinels()) {
+            const m = fields(await sentinelCmd(s, 'SENTINEL', 'MASTER', name));
+            const lastOk = Number(m['last-ok-ping-reply']);
+            if (Number(m.port) !== next.port || !healthyFlags(m.flags, 'master') || !(lastOk < downAfterMs / 2)) {
+              throw new Error(`sentinel ${s.port}: master ${m.port}, flags ${m.flags}, last PING answered ${lastOk} ms ago`);
+            }
+          }
+        });
+        return next;
       } catch (err) {
         throw new Error(`${(err as Error).message}\n${logsOf(sentinelNodes(), 15)}`, { cause: err });
       }
