@@ -341,6 +341,19 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       }
     });
 
+    it('lets no connection be the default user, whose rules exist only for replaying the append-only file', async () => {
+      expect(aclLists[source]!.find((l) => l.startsWith('user default '))).toMatch(/^user default off (sanitize-payload )?#?[^ ]* ?.*\+@all/);
+      const anonymous = new Redis({ port: redis.options.port, host: '127.0.0.1', protocol: 2, enableReadyCheck: false, disableClientInfo: true, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+      clients.push(anonymous);
+      anonymous.on('error', () => {});
+      await anonymous.connect();
+      await expect(anonymous.get('lv:idem:x')).rejects.toThrow(/NOAUTH/);
+      await expect(anonymous.call('AUTH', 'default', '')).rejects.toThrow(/WRONGPASS/);
+      await expect(anonymous.call('AUTH', 'default', 'anything')).rejects.toThrow(/WRONGPASS/);
+      await expect(anonymous.call('HELLO', '3', 'AUTH', 'default', 'anything')).rejects.toThrow(/WRONGPASS/);
+      await expect(admin.call('ACL', 'DRYRUN', 'default', 'XADD', 'lv:votes', '*', 'a', 'b')).resolves.toBe('OK');
+    });
+
     let tallies: string[] = [];
     it('runs what the server sends, on its real keys, with no denial; and it sends every command it is granted', async () => {
       await resetObservations();
