@@ -68,7 +68,7 @@ export class BatchHandler {
       const fresh = entries.filter((_, i) => !crashes[i]);
       const suspects = entries.flatMap((entry, i) => (crashes[i] ? [{ entry, crashes: crashes[i] }] : []));
       // Suspects lose their owner now: a crash of the fresh batch must not count against them.
-      await this.stream.mark([...fresh.map((e) => ({ id: e.id, crashes: 0, attempting: true })), ...suspects.map((s) => ({ id: s.entry.id, crashes: s.crashes, attempting: false }))]);
+      await this.mark([...fresh.map((e) => ({ id: e.id, crashes: 0, attempting: true })), ...suspects.map((s) => ({ id: s.entry.id, crashes: s.crashes, attempting: false }))]);
       if (fresh.length) await this.run(fresh, signal, deliveries);
       for (const s of suspects) {
         if (signal.aborted) return;
@@ -81,7 +81,7 @@ export class BatchHandler {
 
   private async runSuspect(entry: StreamEntry, crashes: number, signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
     if (crashes < this.maxCrashes) {
-      await this.stream.mark([{ id: entry.id, crashes, attempting: true }]);
+      await this.mark([{ id: entry.id, crashes, attempting: true }]);
       return this.run([entry], signal, deliveries);
     }
     const vid = entry.fields.vid;
@@ -101,6 +101,20 @@ export class BatchHandler {
     await this.stream.deadLetter(entry, 'crashed', deliveries.get(entry.id) ?? 1, { crashes: String(crashes) });
     this.metrics.deadLettered.inc({ reason: 'crashed' });
     this.logger.error({ id: entry.id, vid, crashes }, 'entry crashed the consumer too often; dead-lettered, kept for replay');
+  }
+
+  /**
+   * Best effort: a Redis at `maxmemory` refuses the HSET (OOM) but still takes what drains it
+   * (XREADGROUP, XACK, XTRIM, UNLINK), so the batch runs unmarked rather than not at all. A
+   * crash during it is then not counted; the next batch is marked again.
+   */
+  private async mark(marks: Parameters<BatchHandlerOptions['stream']['mark']>[0]): Promise<void> {
+    try {
+      await this.stream.mark(marks);
+    } catch (err) {
+      this.metrics.errors.inc({ dependency: 'redis' });
+      this.logger.warn({ err: (err as Error).message }, 'entries not marked before their batch (Redis full?); applied unmarked');
+    }
   }
 
   /** A batch whose entries are marked: every way out but a throw (or a death) clears the marks. */

@@ -4,11 +4,11 @@ import { CONSUMER_GROUP } from '@livevote/contract';
 import { shardKeys } from '@livevote/service-kit';
 
 /** Reads one number straight from PostgreSQL, bypassing the API's results cache. */
-async function countOne(databaseUrl: string, sql: string): Promise<number> {
+async function countOne(databaseUrl: string, sql: string, params: unknown[] = []): Promise<number> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
-    const { rows } = await db.query<{ n: string }>(sql);
+    const { rows } = await db.query<{ n: string }>(sql, params);
     return Number(rows[0]!.n);
   } finally {
     await db.end();
@@ -17,6 +17,8 @@ async function countOne(databaseUrl: string, sql: string): Promise<number> {
 
 export const appliedCount = (databaseUrl: string) => countOne(databaseUrl, 'SELECT count(*) AS n FROM applied_votes');
 /** Every vote counted, over all rounds and shards. */
+/** How many of these vote IDs PostgreSQL holds. */
+export const appliedAmong = (databaseUrl: string, vids: string[]) => countOne(databaseUrl, 'SELECT count(*) AS n FROM applied_votes WHERE vid = ANY($1)', [vids]);
 export const tallyTotal = (databaseUrl: string) => countOne(databaseUrl, 'SELECT coalesce(sum(cats + dogs), 0) AS n FROM round_tallies');
 
 /**

@@ -8,7 +8,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { castVote, createTestEnv, startPrivateRedis, startStack, tallyTotal, type PrivateRedis, type Stack, type TestEnv } from '@livevote/harness';
+import { appliedAmong, castVote, createTestEnv, startPrivateRedis, startStack, tallyTotal, type PrivateRedis, type Stack, type TestEnv } from '@livevote/harness';
 
 const MAXMEMORY = 3 * 1024 * 1024;
 
@@ -69,6 +69,36 @@ it('takes keyed votes at full speed, three times more than their records would f
   await expect.poll(() => tallyTotal(env.databaseUrl), { timeout: 60_000, message: 'every vote counted' }).toBe(total);
   // Nothing of them is left in Redis once counted: no record, no stream beyond the last entry.
   await expect.poll(async () => (await admin.keys(`${env.redisPrefix}idem:*`)).length, { timeout: 10_000, message: 'records dropped' }).toBe(0);
+});
+
+it('fills up while the consumer is stopped (503, not stored), and drains once it resumes: every 202 counted, no 503, votes taken again', async () => {
+  const before = await tallyTotal(env.databaseUrl);
+  const accepted: string[] = [];
+  const refused: string[] = [];
+  const other: number[] = [];
+  let i = 20_000_000;
+  stack.consumers[0]!.pause();
+  try {
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (refused.length < 200) {
+          if (accepted.length > 200_000) throw new Error('a 3 MiB Redis never refused');
+          const key = browserKey(i++);
+          const s = (await castVote(stack.url, 'cats', key)).status;
+          if (s === 202) accepted.push(key);
+          else if (s === 503) refused.push(key);
+          else other.push(s);
+        }
+      }),
+    );
+  } finally {
+    stack.consumers[0]!.resume();
+  }
+  expect(other).toEqual([]);
+  // A full Redis must not stop the consumer from emptying it.
+  await expect.poll(() => tallyTotal(env.databaseUrl), { timeout: 60_000, message: 'every 202 counted' }).toBe(before + accepted.length);
+  expect(await appliedAmong(env.databaseUrl, refused), 'no 503 stored').toBe(0);
+  await expect.poll(async () => (await castVote(stack.url, 'dogs', browserKey(i++))).status, { timeout: 30_000, interval: 200, message: 'votes taken again' }).toBe(202);
 });
 
 it('answers a retry of a counted vote\'s key after voting closed as the first request was, though Redis forgot the key', async () => {
