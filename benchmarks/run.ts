@@ -3,7 +3,9 @@
  *   1. ingest: POST /api/vote through the real server (Redis XADD, consumer running) vs a bare
  *      node:http server parsing the same JSON, both driven by autocannon;
  *   2. drain: one consumer emptying a pre-filled stream of BENCH_DRAIN_VOTES votes;
- *   3. watchers: vote-to-screen latency, RSS per idle watcher and frames/s at each watcher count.
+ *   3. watchers: vote-to-screen latency, RSS per idle watcher and frames/s at each watcher count;
+ *   4. redis-memory (only when named in BENCH_PARTS): Redis used_memory under keyed votes with the
+ *      consumer running, and with it paused, how long a small Redis takes them until it refuses.
  * Uses its own database and Redis prefix on TEST_PG_ADMIN_URL / TEST_REDIS_URL, or drives a
  * running stack at BASE_URL for the ingest part.
  */
@@ -12,6 +14,7 @@ import { createTestEnv, startStack } from '@livevote/harness';
 import { drive, startBareServer } from './ingest.ts';
 import { measureDrain } from './drain.ts';
 import { measureWatchers } from './watchers.ts';
+import { measureMemoryAtRates, measureUntilRefused } from './redis-memory.ts';
 
 const num = (name: string, def: number) => Number(process.env[name] ?? def);
 const seconds = num('BENCH_SECONDS', 10);
@@ -100,5 +103,21 @@ if (parts.has('watchers')) {
       await env.cleanup();
     }
   }
+}
+if (parts.has('redis-memory')) {
+  const rates = (process.env.BENCH_MEMORY_RATES ?? '1000,10000,50000,0').split(',').map(Number);
+  const memSeconds = num('BENCH_MEMORY_SECONDS', 20);
+  console.log(`\nredis memory (keyed votes, a fresh Idempotency-Key each, ${memSeconds}s per rate, consumer running; Redis as the chart runs it: noeviction)`);
+  for (const m of await measureMemoryAtRates(rates, memSeconds)) {
+    console.log(
+      `  ${(m.targetPerSec ? `${fmt(m.targetPerSec)}/s asked` : 'flat out').padEnd(14)} ${fmt(m.achievedPerSec).padStart(7)} votes/s taken   used_memory median ${fmt(m.medianMb, 2)} MB, max ${fmt(m.maxMb, 2)} MB (${fmt(m.baseMb, 2)} MB before)   ${fmt(m.accepted)} accepted, ${fmt(m.refused)} refused`,
+    );
+  }
+  const maxmemoryMb = num('BENCH_MEMORY_PAUSED_MB', 32);
+  const p = await measureUntilRefused(maxmemoryMb, num('BENCH_MEMORY_PAUSED_SECONDS', 120));
+  console.log(`  consumer paused, maxmemory ${maxmemoryMb} MB: refused after ${fmt(p.secondsUntilRefused, 1)} s at ${fmt(p.perSec)} votes/s (${fmt(p.acceptedUntilRefused)} accepted, ${fmt(p.bytesPerVoteInFlight)} B per vote in flight)`);
+  console.log(`    first refusal: ${p.refusedWith}`);
+  console.log(`    after the consumer resumed: ${fmt(p.counted)} counted of ${fmt(p.accepted)} answered 202 (+ the answers in flight when the load stopped); ${fmt(p.refusedButStored)} of ${fmt(p.refused)} refused keys stored`);
+  console.log(`    the chart's 400 MB at that rate: about ${fmt((400 * 2 ** 20 * 0.95) / p.bytesPerVoteInFlight / p.perSec / 60, 1)} min of a stopped consumer`);
 }
 process.exit(0);
