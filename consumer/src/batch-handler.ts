@@ -148,7 +148,7 @@ export class BatchHandler {
     const err = await this.stream.settle({ ack, forget, finished });
     if (err) {
       this.metrics.errors.inc({ dependency: 'redis' });
-      this.logger.warn({ err: err.message }, 'idempotency records or attempt marks not cleared; they expire or clear on their own');
+      this.logger.warn({ err: err.message }, 'idempotency records or attempt marks not cleared (the records expire on their own)');
     }
   }
 
