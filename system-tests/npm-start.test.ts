@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +62,10 @@ it('starts the whole stack with no configuration, counts a vote, runs every serv
   await expect(server.flushall()).rejects.toThrow(/NOPERM/);
   await expect(server.call('XREADGROUP', 'GROUP', 'tally-writers', 'x', 'STREAMS', 'lv:votes', '>')).rejects.toThrow(/NOPERM/);
   server.disconnect();
+  // Every core gets a server process (WEB_CONCURRENCY=auto); each reports its streams by itself.
+  const admin = new Redis({ port: redisPort, username: 'admin', password: creds.redisAdmin, maxRetriesPerRequest: 0 });
+  await expect.poll(async () => Object.keys(await admin.hgetall('lv:watchers')).length, { message: 'a server process per core', timeout: 10_000 }).toBe(Math.min(64, availableParallelism()));
+  admin.disconnect();
   // No password, no access: the default user is off.
   const anonymous = spawnSync('redis-cli', ['-p', String(redisPort), 'GET', 'lv:votes'], { encoding: 'utf8' });
   expect(anonymous.stdout + anonymous.stderr).toMatch(/NOAUTH/);

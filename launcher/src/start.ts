@@ -82,6 +82,8 @@ async function main(): Promise<void> {
     opsPort,
     ...(clientDir ? { clientDir } : {}),
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    // Every core: one server process each (node:cluster), unless WEB_CONCURRENCY says otherwise.
+    serverEnv: { WEB_CONCURRENCY: process.env.WEB_CONCURRENCY ?? 'auto' },
     consumerEnv: { DATABASE_URL: dbUrls.consumer, REDIS_URL: redisUrls.consumer },
     // A HOST_TOKEN of your own wins; the server refuses one shorter than 16 characters.
     hostToken: process.env.HOST_TOKEN ?? creds.hostToken,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_OPS_PORT, HOST_TOKEN_MIN_LENGTH } from '@livevote/contract';
@@ -53,6 +54,21 @@ const onOff = z.enum(['on', 'off']);
 const shape = {
   ...commonEnv,
   PORT: intEnv(0, 65535, 3000),
+  /**
+   * Server processes sharing PORT (node:cluster): a number, or `auto` for one per core this
+   * process may run on. Above 1 a primary process starts them, restarts one that dies, and serves
+   * the ops port with every process's metrics summed.
+   */
+  WEB_CONCURRENCY: z
+    .string()
+    .trim()
+    .default('1')
+    .pipe(
+      z.union(
+        [z.literal('auto').transform(() => Math.min(64, availableParallelism())), z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(1).max(64))],
+        { error: 'must be a whole number from 1 to 64, or auto (one process per core)' },
+      ),
+    ),
   /**
    * The ops port: /metrics (and the probes again). Apart from PORT because the metrics count votes
    * per option, which the public port must not tell while a round's results are hidden.

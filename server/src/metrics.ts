@@ -43,11 +43,14 @@ export function createServerMetrics() {
     redisMemoryUsed: new Gauge({
       name: 'livevote_redis_memory_used_bytes',
       help: 'Redis used_memory (INFO memory), sampled by the server',
+      // Every server process samples the same Redis: summed over WEB_CONCURRENCY it would lie.
+      aggregator: 'max',
       registers: [registry],
     }),
     redisMaxmemory: new Gauge({
       name: 'livevote_redis_maxmemory_bytes',
       help: 'Redis maxmemory (INFO memory); 0 means no limit. With noeviction, writes (votes) are refused beyond it',
+      aggregator: 'max',
       registers: [registry],
     }),
     hostActions: new Counter({

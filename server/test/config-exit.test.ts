@@ -60,6 +60,9 @@ describe('the server refuses a bad configuration with exit 2, naming the variabl
     ['OPS_PORT', '70000'],
     ['OPS_HOST', 'localhost'],
     ['OPS_HOST', '0.0.0.0:9464'],
+    ['WEB_CONCURRENCY', '0'],
+    ['WEB_CONCURRENCY', 'max'],
+    ['WEB_CONCURRENCY', '1.5'],
   ])('%s=%j', async (variable, value) => {
     const r = await runServer({ [variable]: value });
     expectConfigExit(r, variable);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 
@@ -34,6 +35,13 @@ it('refuses an empty, blank or non-integer number instead of reading it as 0', (
   for (const bad of ['', ' ', 'abc', '1e3', '0x10', '80.5', '-1', '70000']) expect(() => loadConfig({ ...base, PORT: bad }), JSON.stringify(bad)).toThrow(/PORT: /);
   expect(loadConfig({ ...base, PORT: ' 8080 ' }).PORT).toBe(8080);
   expect(loadConfig({ ...base, PORT: '0' }).PORT).toBe(0);
+});
+
+it('takes WEB_CONCURRENCY as a number of processes or auto, one by default', () => {
+  expect(loadConfig({ ...base }).WEB_CONCURRENCY).toBe(1);
+  expect(loadConfig({ ...base, WEB_CONCURRENCY: '3' }).WEB_CONCURRENCY).toBe(3);
+  expect(loadConfig({ ...base, WEB_CONCURRENCY: 'auto' }).WEB_CONCURRENCY).toBe(Math.min(64, availableParallelism()));
+  for (const bad of ['0', '65', '-1', '1.5', 'max', '']) expect(() => loadConfig({ ...base, WEB_CONCURRENCY: bad }), JSON.stringify(bad)).toThrow(/WEB_CONCURRENCY/);
 });
 
 it('keeps the ops port apart from PORT, on loopback unless OPS_HOST says otherwise', () => {
