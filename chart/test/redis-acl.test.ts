@@ -191,9 +191,9 @@ const FORBIDDEN: [User, ...string[]][] = [
   ['consumer', 'XADD', 'lv:{s0.1632}votes', '*', 'vid', 'forged'],
   ['consumer', 'DEL', 'lv:{s0.1632}votes'],
   ['consumer', 'SSUBSCRIBE', 'lv:tally'],
-  // consumer: the attempt marks are HSET, HMGET, HDEL only
+  // consumer: the attempt marks are HSET, HGETALL, HDEL only
   ['consumer', 'DEL', 'lv:votes:unfinished'],
-  ['consumer', 'HGETALL', 'lv:votes:unfinished'],
+  ['consumer', 'HMGET', 'lv:votes:dead', 'x'],
   ['consumer', 'HINCRBY', 'lv:votes:unfinished', 'x', '1'],
   ['consumer', 'HSET', 'lv:votes:dead', 'x', '1'],
   // consumer: the dead-letter stream is XADD-only
@@ -455,10 +455,11 @@ for (const source of Object.keys(SOURCES) as Source[]) {
       const other = new VoteStream(r, keys, 'pod-2');
       const claimed = await other.reclaim(0, 10);
       expect(claimed.entries.map((e) => e.id)).toEqual(own.slice(1).map((e) => e.id));
-      // Each batch marks its entries before it runs (a crash leaves the mark) and clears them at its end.
+      // Each batch is marked before it runs (a crash leaves the mark), re-delivered entries one by one, and cleared at its end.
       const ids = claimed.entries.map((e) => e.id);
-      await other.mark(ids.map((id) => ({ id, crashes: 0, attempting: true })));
-      expect(await other.crashesSoFar(ids)).toEqual(ids.map(() => 1));
+      const range = await other.markRange(ids[0]!, ids.at(-1)!);
+      expect(await other.crashesSoFar(ids)).toEqual({ crashes: ids.map(() => 1), ranges: [range] });
+      await other.markEntries(ids.map((id) => ({ id, crashes: 1, attempting: false })), [range]);
       // Acknowledged, and their idempotency records go once PostgreSQL holds the votes (the keyed one's was there).
       expect(await admin.exists(keys.idempotency('acl-key-00000002'))).toBe(1);
       expect(await other.settle({ ack: ids, forget: claimed.entries.map((e) => e.fields.vid!), finished: ids })).toBeNull();

@@ -6,7 +6,7 @@ import { triage, type TriagedVote } from './triage.ts';
 import type { StreamEntry, VoteStream } from './vote-stream.ts';
 
 export interface BatchHandlerOptions {
-  stream: Pick<VoteStream, 'deadLetter' | 'settle' | 'mark' | 'crashesSoFar' | 'publish'>;
+  stream: Pick<VoteStream, 'deadLetter' | 'settle' | 'markRange' | 'markEntries' | 'crashesSoFar' | 'publish'>;
   /** Where batches are applied; main.ts may wrap the TallyStore with the test-only fault hooks. */
   store: Pick<TallyStore, 'applyBatch' | 'isApplied'>;
   metrics: ConsumerMetrics;
@@ -63,13 +63,21 @@ export class BatchHandler {
   async handle(entries: StreamEntry[], signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
     this.busy = true;
     try {
-      // Only a re-delivered entry can carry a mark: one read for the first time was in no batch yet.
-      const crashes = deliveries.size ? await this.stream.crashesSoFar(entries.map((e) => e.id)) : [];
+      if (deliveries.size === 0) {
+        // Read for the first time: in no batch yet, one range mark covers them all.
+        const mark = entries.length ? await this.marked(() => this.stream.markRange(entries[0]!.id, entries.at(-1)!.id)) : null;
+        await this.run(entries, signal, deliveries, mark ? [mark] : []);
+        return;
+      }
+      const { crashes, ranges } = (await this.marked(() => this.stream.crashesSoFar(entries.map((e) => e.id)))) ?? { crashes: [], ranges: [] };
       const fresh = entries.filter((_, i) => !crashes[i]);
       const suspects = entries.flatMap((entry, i) => (crashes[i] ? [{ entry, crashes: crashes[i] }] : []));
-      // Suspects lose their owner now: a crash of the fresh batch must not count against them.
-      await this.mark([...fresh.map((e) => ({ id: e.id, crashes: 0, attempting: true })), ...suspects.map((s) => ({ id: s.entry.id, crashes: s.crashes, attempting: false }))]);
-      if (fresh.length) await this.run(fresh, signal, deliveries);
+      // Marks of their own, before anything runs: suspects lose their owner, so that a crash of
+      // the others does not count against them.
+      await this.marked(() =>
+        this.stream.markEntries([...fresh.map((e) => ({ id: e.id, crashes: 0, attempting: true })), ...suspects.map((s) => ({ id: s.entry.id, crashes: s.crashes, attempting: false }))], ranges),
+      );
+      if (fresh.length) await this.run(fresh, signal, deliveries, fresh.map((e) => e.id));
       for (const s of suspects) {
         if (signal.aborted) return;
         await this.runSuspect(s.entry, s.crashes, signal, deliveries);
@@ -81,8 +89,8 @@ export class BatchHandler {
 
   private async runSuspect(entry: StreamEntry, crashes: number, signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
     if (crashes < this.maxCrashes) {
-      await this.mark([{ id: entry.id, crashes, attempting: true }]);
-      return this.run([entry], signal, deliveries);
+      await this.marked(() => this.stream.markEntries([{ id: entry.id, crashes, attempting: true }]));
+      return this.run([entry], signal, deliveries, [entry.id]);
     }
     const vid = entry.fields.vid;
     let applied: boolean;
@@ -108,32 +116,32 @@ export class BatchHandler {
    * (XREADGROUP, XACK, XTRIM, UNLINK), so the batch runs unmarked rather than not at all. A
    * crash during it is then not counted; the next batch is marked again.
    */
-  private async mark(marks: Parameters<BatchHandlerOptions['stream']['mark']>[0]): Promise<void> {
+  private async marked<T>(step: () => Promise<T>): Promise<T | null> {
     try {
-      await this.stream.mark(marks);
+      return await step();
     } catch (err) {
       this.metrics.errors.inc({ dependency: 'redis' });
-      this.logger.warn({ err: (err as Error).message }, 'entries not marked before their batch (Redis full?); applied unmarked');
+      this.logger.warn({ err: (err as Error).message }, 'attempt marks not read or written (Redis full?); the batch runs unmarked');
+      return null;
     }
   }
 
-  /** A batch whose entries are marked: every way out but a throw (or a death) clears the marks. */
-  private async run(entries: StreamEntry[], signal: AbortSignal, deliveries: ReadonlyMap<string, number>): Promise<void> {
+  /** A batch under the marks `marks`: every way out but a throw (or a death) clears them. */
+  private async run(entries: StreamEntry[], signal: AbortSignal, deliveries: ReadonlyMap<string, number>, marks: string[]): Promise<void> {
     const started = performance.now();
     this.metrics.batchSize.observe(entries.length);
-    const ids = entries.map((e) => e.id);
     const good = await triage(entries, deliveries, { stream: this.stream, metrics: this.metrics, logger: this.logger });
     if (good.length === 0) return;
     // A process killed while it waits for the database is not the entries' fault: no marks then.
-    const onWait = () => this.settle([], [], ids);
+    const onWait = () => this.settle([], [], marks);
     const result = await applyWithRetry(good, (batch) => this.apply(batch), signal, { metrics: this.metrics, logger: this.logger, onWait });
     if (!result) {
       // Stopped while the database is away: pending, re-delivered later; no crash to count.
-      await this.settle([], [], ids);
+      await this.settle([], [], marks);
       return;
     }
     // Acknowledge only after COMMIT; a crash before this line means re-delivery, which is a no-op.
-    await this.settle(result.applied.map((g) => g.entry.id), result.applied.map((g) => g.vote.vid), ids);
+    await this.settle(result.applied.map((g) => g.entry.id), result.applied.map((g) => g.vote.vid), marks);
     await this.giveUpOnPoison(result.rejected);
     if (result.tally) await this.publish(result.tally, result.applied);
     this.metrics.batchDuration.observe((performance.now() - started) / 1000);

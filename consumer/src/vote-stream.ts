@@ -107,30 +107,58 @@ export class VoteStream {
   }
 
   /**
-   * Marks entries before a batch runs: `attempting` ones with this consumer's name, so that a
-   * process that dies (or a handler that throws) on the way leaves its name on them, and the
-   * others with none (suspects waiting for their turn). Each mark keeps its entry's crash count.
-   * `settle` and `deadLetter` clear them.
+   * Marks a batch read for the first time ('>': every entry from `first` to `last`, no other
+   * consumer's) with this consumer's name before it runs, in one field: a process that dies (or a
+   * handler that throws) on the way leaves the mark, and whoever gets the entries next knows they
+   * were in a batch that never finished. Returns the mark's field, for `settle`.
    */
-  async mark(marks: readonly { id: string; crashes: number; attempting: boolean }[]): Promise<void> {
-    if (marks.length === 0) return;
-    await this.redis.hset(this.keys.unfinished, Object.fromEntries(marks.map((m) => [m.id, `${m.attempting ? this.consumer : ''}|${m.crashes}`])));
+  async markRange(first: string, last: string): Promise<string> {
+    await this.redis.hset(this.keys.unfinished, first, `${this.consumer}|0|${last}`);
+    return first;
+  }
+
+  /**
+   * Marks entries one by one (re-delivered ones): `attempting` ones with this consumer's name, the
+   * others with none (suspects waiting for their turn), each with its crash count; and drops
+   * `replaced`, the range marks whose entries now have marks of their own.
+   */
+  async markEntries(marks: readonly { id: string; crashes: number; attempting: boolean }[], replaced: readonly string[] = []): Promise<void> {
+    const p = this.redis.pipeline();
+    if (marks.length) p.hset(this.keys.unfinished, Object.fromEntries(marks.map((m) => [m.id, `${m.attempting ? this.consumer : ''}|${m.crashes}`])));
+    if (replaced.length) p.hdel(this.keys.unfinished, ...replaced);
+    if (p.length === 0) return;
+    const failed = ((await p.exec()) ?? []).find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
   }
 
   /**
    * How often each entry has crashed a consumer (0 for an entry without a mark), in the order
-   * asked. A mark with this consumer's name is an attempt of an earlier life of this consumer, or
-   * one that threw in this life: one more crash. Another consumer's name is not counted: that one
-   * may be alive, only slow, and this consumer takes the entry over.
+   * asked, from its own mark or else the range mark that holds it; and the range marks that held
+   * any of them. A mark with this consumer's name is an attempt of an earlier life of this
+   * consumer, or one that threw in this life: one more crash. Another consumer's name is not
+   * counted: that one may be alive, only slow, and this consumer takes the entry over. The hash
+   * holds a field per batch in flight and per suspect, so reading it whole is cheap; it is read
+   * only for re-delivered entries.
    */
-  async crashesSoFar(ids: readonly string[]): Promise<number[]> {
-    if (ids.length === 0) return [];
-    return (await this.redis.hmget(this.keys.unfinished, ...ids)).map((v) => {
-      if (v === null) return 0;
-      const bar = v.lastIndexOf('|');
-      const crashes = Number(v.slice(bar + 1)) || 0;
-      return v.slice(0, bar) === this.consumer ? crashes + 1 : crashes;
+  async crashesSoFar(ids: readonly string[]): Promise<{ crashes: number[]; ranges: string[] }> {
+    if (ids.length === 0) return { crashes: [], ranges: [] };
+    const marks = Object.entries(await this.redis.hgetall(this.keys.unfinished)).map(([field, value]) => {
+      const [owner = '', crashes = '0', last] = value.split('|');
+      return { field, owner, crashes: Number(crashes) || 0, last };
     });
+    const own = new Map(marks.filter((m) => m.last === undefined).map((m) => [m.field, m]));
+    const ranges = marks.filter((m) => m.last !== undefined);
+    const covering = new Set<string>();
+    const crashes = ids.map((id) => {
+      let m = own.get(id);
+      if (!m) {
+        m = ranges.find((r) => compareIds(r.field, id) <= 0 && compareIds(id, r.last!) <= 0);
+        if (m) covering.add(m.field);
+      }
+      if (!m) return 0;
+      return m.owner === this.consumer ? m.crashes + 1 : m.crashes;
+    });
+    return { crashes, ranges: [...covering] };
   }
 
   /**

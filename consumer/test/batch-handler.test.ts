@@ -18,8 +18,9 @@ function handler(apply: (votes: readonly VoteToApply[]) => Promise<BatchOutcome>
         calls.acked.push(...ack);
         return null;
       },
-      mark: async () => {},
-      crashesSoFar: async (ids) => ids.map(() => 0),
+      markRange: async (first) => first,
+      markEntries: async () => {},
+      crashesSoFar: async (ids) => ({ crashes: ids.map(() => 0), ranges: [] }),
       publish: async () => {},
     },
     store: { applyBatch: apply, isApplied: async () => false },
