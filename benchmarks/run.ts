@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the numbers in docs/performance.md. Not a test: it measures and prints.
  *   1. ingest: POST /api/vote through the real server (Redis XADD, consumer running) vs a bare
- *      node:http server parsing the same JSON, both driven by autocannon;
+ *      node:http server parsing the same JSON, both driven by autocannon; then the server as
+ *      BENCH_WEB_CONCURRENCY (2) processes;
  *   2. drain: one consumer emptying a pre-filled stream of BENCH_DRAIN_VOTES votes;
  *   3. watchers: vote-to-screen latency, RSS per idle watcher and frames/s at each watcher count;
  *   4. redis-memory (only when named in BENCH_PARTS): Redis used_memory under keyed votes with the
@@ -50,6 +51,19 @@ if (parts.has('ingest')) {
     }
     console.log(`  ratio ${fmt(api.requestsPerSec / raw.requestsPerSec, 2)} of bare node:http with the consumer running` +
       (burst ? `, ${fmt(burst.requestsPerSec / raw.requestsPerSec, 2)} with it paused` : '') + ' (aim ≥ 0.35)');
+    // WEB_CONCURRENCY: the same drive against 2 (or more) server processes on the one port.
+    for (const n of env ? (process.env.BENCH_WEB_CONCURRENCY ?? '2').split(',').filter(Boolean).map(Number) : []) {
+      const e = await createTestEnv(`bench_ingest_${n}`);
+      const multi = await startStack({ ...e, env: { RATE_LIMIT: 'off', LOG_LEVEL: 'warn' }, serverEnv: { WEB_CONCURRENCY: String(n) } });
+      try {
+        await drive('warm-up', multi.url, 2, connections);
+        const r = await drive(`express, ${n} processes`, multi.url, seconds, connections);
+        console.log(`  ${r.label.padEnd(26)} ${fmt(r.requestsPerSec).padStart(7)} req/s   p50 ${r.p50Ms} ms   p99 ${r.p99Ms} ms   non-2xx ${r.non2xx}   errors ${r.errors}   ratio ${fmt(r.requestsPerSec / raw.requestsPerSec, 2)}, ${fmt(r.requestsPerSec / api.requestsPerSec, 2)}× one process`);
+      } finally {
+        await multi.stop();
+        await e.cleanup();
+      }
+    }
   } finally {
     bare.stop();
     await stack?.stop();
