@@ -124,8 +124,9 @@ export class VoteStream {
    */
   async markEntries(marks: readonly { id: string; crashes: number; attempting: boolean }[], replaced: readonly string[] = []): Promise<void> {
     const p = this.redis.pipeline();
-    if (marks.length) p.hset(this.keys.unfinished, Object.fromEntries(marks.map((m) => [m.id, `${m.attempting ? this.consumer : ''}|${m.crashes}`])));
+    // First: a range mark's field is its first entry's ID, which may get a mark of its own here.
     if (replaced.length) p.hdel(this.keys.unfinished, ...replaced);
+    if (marks.length) p.hset(this.keys.unfinished, Object.fromEntries(marks.map((m) => [m.id, `${m.attempting ? this.consumer : ''}|${m.crashes}`])));
     if (p.length === 0) return;
     const failed = ((await p.exec()) ?? []).find(([err]) => err);
     if (failed?.[0]) throw failed[0];

@@ -175,3 +175,13 @@ it('deaths while waiting for PostgreSQL (five) and another consumer\'s marks cou
   expect(await countedVids(['wait-vote-1', 'wait-vote-2', 'wait-vote-3'])).toBe(3);
   expect(await redis.hlen(keys.unfinished)).toBe(0);
 });
+
+it('a re-delivered entry whose ID names its batch\'s range mark keeps the mark of its own that replaces it', async () => {
+  const keys = redisKeys(`${env.redisPrefix}range_key:`);
+  const stream = new VoteStream(redis, keys, 'pod-1');
+  const range = await stream.markRange('10-0', '12-0');
+  expect(await stream.crashesSoFar(['10-0', '11-0', '13-0'])).toEqual({ crashes: [1, 1, 0], ranges: [range] });
+  await stream.markEntries([{ id: '10-0', crashes: 1, attempting: false }, { id: '11-0', crashes: 1, attempting: false }], [range]);
+  expect(await redis.hgetall(keys.unfinished)).toEqual({ '10-0': '|1', '11-0': '|1' });
+  expect(await stream.crashesSoFar(['10-0', '11-0'])).toEqual({ crashes: [1, 1], ranges: [] });
+});
