@@ -66,7 +66,7 @@ async function usedMemory(r: Redis): Promise<number> {
 export async function measureMemoryAtRates(rates: number[], seconds: number): Promise<MemoryAtRate[]> {
   const out: MemoryAtRate[] = [];
   for (const rate of rates) {
-    const redis = await startPrivateRedis('bench-mem', { persistence: false, extraArgs: ['--maxmemory', String(400 * 2 ** 20), '--maxmemory-policy', 'noeviction'] });
+    const redis = await startPrivateRedis('bench-mem', { persistence: false, maxmemory: 400 * 2 ** 20 });
     const env = await createTestEnv('bench_mem', `${redis.url}/0`);
     const stack = await startStack({ ...env, env: { RATE_LIMIT: 'off', LOG_LEVEL: 'warn' } });
     const admin = new Redis(`${redis.url}/0`);
@@ -99,7 +99,7 @@ export async function measureMemoryAtRates(rates: number[], seconds: number): Pr
  * them; then the consumer resumes and every vote answered 202 must be counted, and no other.
  */
 export async function measureUntilRefused(maxmemoryMb: number, maxSeconds: number): Promise<MemoryWhilePaused> {
-  const redis = await startPrivateRedis('bench-mem-paused', { persistence: false, extraArgs: ['--maxmemory', String(maxmemoryMb * 2 ** 20), '--maxmemory-policy', 'noeviction'] });
+  const redis = await startPrivateRedis('bench-mem-paused', { persistence: false, maxmemory: maxmemoryMb * 2 ** 20 });
   const env = await createTestEnv('bench_mem_paused', `${redis.url}/0`);
   const stack = await startStack({ ...env, env: { RATE_LIMIT: 'off', LOG_LEVEL: 'warn' } });
   const admin = new Redis(`${redis.url}/0`);

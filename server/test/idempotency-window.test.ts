@@ -18,7 +18,7 @@ let redis: PrivateRedis;
 let admin: Redis;
 
 beforeAll(async () => {
-  redis = await startPrivateRedis('idem', { persistence: false, extraArgs: ['--maxmemory', String(MAXMEMORY), '--maxmemory-policy', 'noeviction'] });
+  redis = await startPrivateRedis('idem', { persistence: false, maxmemory: MAXMEMORY });
   admin = new Redis(redis.url);
   env = await createTestEnv('idem_window', `${redis.url}/0`);
   stack = await startStack({

@@ -18,7 +18,7 @@ let redis: PrivateRedis;
 let admin: Redis;
 
 beforeAll(async () => {
-  redis = await startPrivateRedis('in-flight', { persistence: false, extraArgs: ['--maxmemory', String(MAXMEMORY), '--maxmemory-policy', 'noeviction'] });
+  redis = await startPrivateRedis('in-flight', { persistence: false, maxmemory: MAXMEMORY });
   admin = new Redis(redis.url);
   env = await createTestEnv('in_flight', `${redis.url}/0`);
   stack = await startStack({ ...env, env: { RATE_LIMIT: 'off' }, consumerEnv: { TRIM_EVERY_MS: '200' } });
