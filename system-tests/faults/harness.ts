@@ -2,6 +2,9 @@ import { expect } from 'vitest';
 import { castVote, type CastOutcome, type ServiceProcess } from '@livevote/harness';
 export { appliedCount, pendingCount, tallyTotal } from '@livevote/harness';
 
+/** Passwords for the project's ACL users on a drill's private Redis nodes. */
+export const ACL_CREDS = { redisAdmin: 'admin-pw-0123456789', redisServer: 'server-pw-0123456789', redisConsumer: 'consumer-pw-0123456789' };
+
 /**
  * Keyed votes cast continuously until stopped; a key answered 503 (or with no answer) is retried
  * with the same key, as the voter page does, so every key ends with exactly one counted vote.

@@ -6,13 +6,13 @@ import { keySlot, shardKeys, shardTags } from '@livevote/service-kit';
 import { redisAclLines } from '@livevote/launcher';
 import { createTestEnv, startRedisCluster, startStack, type RedisCluster, type Stack, type TestEnv } from '@livevote/harness';
 import { figure } from './figures.ts';
-import { tallyTotal, VotePourer } from './harness.ts';
+import { ACL_CREDS, tallyTotal, VotePourer } from './harness.ts';
 
 // A real Redis Cluster (3 masters, 3 replicas, the project's ACL users on every node), the votes
 // stream in 3 shards, REDIS_ACK_REPLICAS=1: a master SIGKILLed while votes pour in. The server
 // answers within VOTE_OUTCOME_WAIT_MS, below the pourer's 2 s client timeout, so every vote has an answer.
 const SHARDS = 3;
-const creds = { redisAdmin: 'admin-pw-0123456789', redisServer: 'server-pw-0123456789', redisConsumer: 'consumer-pw-0123456789' };
+const creds = ACL_CREDS;
 let cluster: RedisCluster;
 let env: TestEnv;
 let stack: Stack;

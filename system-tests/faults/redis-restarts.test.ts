@@ -7,7 +7,7 @@ import { redisKeys } from '@livevote/contract';
 import { createTestEnv, freePort, RedisServer, startStack, type Stack, type TestEnv, castMany } from '@livevote/harness';
 import { redisAclLines } from '@livevote/launcher';
 import { figure } from './figures.ts';
-import { pendingCount, tallyTotal, VotePourer } from './harness.ts';
+import { ACL_CREDS, pendingCount, tallyTotal, VotePourer } from './harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 // The project's ACL users, as `npm start` and the chart's Redis run them (the default user off).
-const creds = { redisAdmin: 'admin-pw-0123456789', redisServer: 'server-pw-0123456789', redisConsumer: 'consumer-pw-0123456789' };
+const creds = ACL_CREDS;
 
 async function privateRedis(persistence: boolean, aclPrefix?: string): Promise<RedisServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'lv-fault-redis-'));

@@ -4,11 +4,11 @@ import { shardKeys } from '@livevote/service-kit';
 import { redisAclLines } from '@livevote/launcher';
 import { castVote, createTestEnv, startSentinelSet, startStack, type SentinelSet, type Stack, type TestEnv } from '@livevote/harness';
 import { countBy, figure } from './figures.ts';
-import { tallyTotal, VotePourer, votesUntilClosed } from './harness.ts';
+import { ACL_CREDS, tallyTotal, VotePourer, votesUntilClosed } from './harness.ts';
 
 // A real Sentinel set (primary, replica, three Sentinels; the project's ACL users on the data
 // nodes), and the services reaching Redis through the Sentinels only.
-const creds = { redisAdmin: 'admin-pw-0123456789', redisServer: 'server-pw-0123456789', redisConsumer: 'consumer-pw-0123456789' };
+const creds = ACL_CREDS;
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
