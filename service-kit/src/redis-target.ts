@@ -13,8 +13,12 @@ export type RedisTarget =
       username?: string;
       password?: string;
       tls?: RedisTls;
+      natMap?: NatMap;
     }
-  | { mode: 'cluster'; nodes: HostPort[]; username?: string; password?: string; tls?: RedisTls };
+  | { mode: 'cluster'; nodes: HostPort[]; username?: string; password?: string; tls?: RedisTls; natMap?: NatMap };
+
+/** Address a node announces ("host:port") → where this process reaches it. */
+export type NatMap = Record<string, HostPort>;
 
 export interface HostPort {
   host: string;
@@ -48,6 +52,32 @@ const hostPortList = (variable: string, defaultPort: number) =>
       return out;
     });
 
+/** `announced=reachable,…`, both sides host:port. */
+const natMapVariable = z
+  .string()
+  .optional()
+  .transform((v, ctx): NatMap | undefined => {
+    if (v === undefined) return undefined;
+    const out: NatMap = {};
+    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const hostPort = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+    for (const item of items) {
+      const [from, to, ...rest] = item.split('=').map((s) => s.trim());
+      const f = hostPort.exec(from ?? '');
+      const t = hostPort.exec(to ?? '');
+      if (!f || !t || rest.length || Number(f[2]) > 65535 || Number(t[2]) > 65535 || Number(f[2]) < 1 || Number(t[2]) < 1) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(item)} is not announced-host:port=reachable-host:port` });
+        return z.NEVER;
+      }
+      out[`${(f[1] as string).replace(/^\[|\]$/g, '')}:${f[2]}`] = { host: (t[1] as string).replace(/^\[|\]$/g, ''), port: Number(t[2]) };
+    }
+    if (items.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'empty; give announced-host:port=reachable-host:port,…' });
+      return z.NEVER;
+    }
+    return out;
+  });
+
 /**
  * The Redis variables every service shares. Which mode is meant is decided by `redisTargetOf`
  * (two modes, or none, is a start-up error naming the variables).
@@ -64,6 +94,11 @@ export const redisEnv = {
   REDIS_PASSWORD: z.string().min(1).optional(),
   /** A PEM file of the CA that signed Redis's (and the Sentinels') certificates: TLS with verification. */
   REDIS_CA_FILE: z.string().min(1).optional(),
+  /**
+   * Where to reach nodes whose announced address this process cannot use (NAT, port forwarding, a
+   * proxy per link): every address Sentinel or the Cluster hands out is looked up here first.
+   */
+  REDIS_NAT_MAP: natMapVariable,
 };
 
 type RedisEnv = { [K in keyof typeof redisEnv]?: z.infer<(typeof redisEnv)[K]> } & { STREAM_SHARDS?: number | undefined };
@@ -83,6 +118,7 @@ export function checkRedisEnv(env: RedisEnv, ctx: z.RefinementCtx): void {
   for (const v of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
     if (env[v] && env.REDIS_URL) issue(v, 'with REDIS_URL the user and password go in the URL (redis://user:password@host:port/db)');
   }
+  if (env.REDIS_NAT_MAP && env.REDIS_URL) issue('REDIS_NAT_MAP', 'only with REDIS_SENTINELS or REDIS_CLUSTER_NODES: with REDIS_URL the address is the one given');
   if (env.REDIS_CA_FILE) {
     try {
       readFileSync(env.REDIS_CA_FILE, 'utf8');
@@ -96,7 +132,11 @@ export function checkRedisEnv(env: RedisEnv, ctx: z.RefinementCtx): void {
 /** The target the checked variables describe. */
 export function redisTargetOf(env: RedisEnv): RedisTarget {
   const tls = env.REDIS_CA_FILE ? { tls: { ca: readFileSync(env.REDIS_CA_FILE, 'utf8') } } : {};
-  const auth = { ...(env.REDIS_USERNAME ? { username: env.REDIS_USERNAME } : {}), ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}) };
+  const shared = {
+    ...(env.REDIS_USERNAME ? { username: env.REDIS_USERNAME } : {}),
+    ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}),
+    ...(env.REDIS_NAT_MAP ? { natMap: env.REDIS_NAT_MAP } : {}),
+  };
   if (env.REDIS_SENTINELS) {
     return {
       mode: 'sentinel',
@@ -104,10 +144,10 @@ export function redisTargetOf(env: RedisEnv): RedisTarget {
       name: env.REDIS_SENTINEL_NAME as string,
       ...(env.REDIS_SENTINEL_USERNAME ? { sentinelUsername: env.REDIS_SENTINEL_USERNAME } : {}),
       ...(env.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.REDIS_SENTINEL_PASSWORD } : {}),
-      ...auth,
+      ...shared,
       ...tls,
     };
   }
-  if (env.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: env.REDIS_CLUSTER_NODES, ...auth, ...tls };
+  if (env.REDIS_CLUSTER_NODES) return { mode: 'cluster', nodes: env.REDIS_CLUSTER_NODES, ...shared, ...tls };
   return { mode: 'standalone', url: env.REDIS_URL as string, ...tls };
 }

@@ -91,6 +91,7 @@ export function createRedis(opts: RedisClientOptions): RedisClient {
       ...(opts.role === 'subscriber' ? { shardedSubscribers: true } : {}),
       // A MOVED after a failover is followed at once; slots are re-read on every MOVED.
       slotsRefreshTimeout: 2000,
+      ...(target.natMap ? { natMap: target.natMap } : {}),
     };
     client = new Cluster(target.nodes, clusterOptions);
   } else if (target.mode === 'sentinel') {
@@ -103,6 +104,7 @@ export function createRedis(opts: RedisClientOptions): RedisClient {
       ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
       ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
       ...(target.tls ? { sentinelTLS: { ca: target.tls.ca }, enableTLSForSentinelMode: true } : {}),
+      ...(target.natMap ? { natMap: target.natMap } : {}),
       sentinelRetryStrategy: reconnectDelay,
       // A Sentinel that accepts the connection but never answers (paused, partitioned) would hold
       // the lookup of the primary forever; after this the next Sentinel in the list is asked.

@@ -49,6 +49,17 @@ describe('the Redis variables: exactly one mode', () => {
     expect(() => parse({ REDIS_URL: 'redis://x', STREAM_SHARDS: '0' })).toThrow(/STREAM_SHARDS: /);
   });
 
+  it('REDIS_NAT_MAP: announced addresses mapped to reachable ones, for Sentinel and Cluster only', () => {
+    const natMap = { '10.0.0.5:6379': { host: '127.0.0.1', port: 16379 }, '::1:7000': { host: 'proxy', port: 17000 } };
+    const given = '10.0.0.5:6379=127.0.0.1:16379, [::1]:7000=proxy:17000';
+    expect(redisTargetOf(parse({ REDIS_SENTINELS: 's1', REDIS_SENTINEL_NAME: 'm', REDIS_NAT_MAP: given }))).toMatchObject({ mode: 'sentinel', natMap });
+    expect(redisTargetOf(parse({ REDIS_CLUSTER_NODES: 'a:7000', STREAM_SHARDS: '3', REDIS_NAT_MAP: given }))).toMatchObject({ mode: 'cluster', natMap });
+    expect(() => parse({ REDIS_URL: 'redis://x', REDIS_NAT_MAP: 'a:1=b:2' })).toThrow(/REDIS_NAT_MAP: only with REDIS_SENTINELS or REDIS_CLUSTER_NODES/);
+    for (const bad of ['a:1', 'a=b:2', 'a:1=b:2=c:3', 'a:0=b:2', ' , ']) {
+      expect(() => parse({ REDIS_CLUSTER_NODES: 'a:7000', STREAM_SHARDS: '1', REDIS_NAT_MAP: bad }), bad).toThrow(/REDIS_NAT_MAP: /);
+    }
+  });
+
   it('names every problem at once, Redis and others', () => {
     expect(() => parseEnv(commonEnv, { LOG_LEVEL: 'loud' })).toThrow(/REDIS_URL: required[\s\S]*DATABASE_URL[\s\S]*LOG_LEVEL/);
   });
