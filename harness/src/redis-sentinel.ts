@@ -19,7 +19,7 @@ import {
   type RedisAuth,
 } from './redis-cluster.ts';
 
-// A real Sentinel set-up of child processes for failover drills: a primary, one replica and three
+// A real Sentinel set-up of child processes for failover drills: a primary, its replicas (one unless told) and three
 // `redis-server sentinel.conf --sentinel`, each in its own folder under one temporary folder,
 // stopped by PID.
 
@@ -30,6 +30,8 @@ export interface SentinelSetOptions {
   name?: string;
   /** Sentinels that must agree the primary is down. Default 2. */
   quorum?: number;
+  /** Number of replicas of the primary. Default 1. */
+  replicas?: number;
   /** Number of sentinels. Default 3. */
   sentinels?: number;
   /** `sentinel down-after-milliseconds`. Default 1000. */
@@ -93,7 +95,7 @@ export interface SentinelSet {
   readonly sentinels: string;
   /** The same as objects: `new Redis({ sentinels: set.sentinelNodes, name: set.name })`. */
   readonly sentinelNodes: HostPort[];
-  /** Primary and replica first (as started), then the sentinels; kept up to date in place. */
+  /** Primary and replicas first (as started), then the sentinels; kept up to date in place. */
   readonly nodes: SentinelSetNode[];
   readonly auth: RedisAuth | undefined;
   /** Every PID any node has had. */
@@ -314,8 +316,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
   try {
     const primary = await startOnFreePorts(1, used, buildData());
     nodes.push(new SetNode(primary, 'data'));
-    const replica = await startOnFreePorts(1, used, buildData(primary.port));
-    nodes.push(new SetNode(replica, 'data'));
+    for (let i = 0; i < (options.replicas ?? 1); i++) nodes.push(new SetNode(await startOnFreePorts(1, used, buildData(primary.port)), 'data'));
     const results = await Promise.allSettled(Array.from({ length: sentinelCount }, () => startOnFreePorts(1, used, buildSentinel(primary.port))));
     for (const r of results) if (r.status === 'fulfilled') nodes.push(new SetNode(r.value, 'sentinel'));
     const failed = results.find((r) => r.status === 'rejected');

@@ -1,0 +1,201 @@
+/**
+ * One nemesis run: the stack up, clients and faults for `seconds`, every fault healed, the stack
+ * settled, unknown votes asked about, the watchers given time to converge, then the checker over
+ * the history and a final read of PostgreSQL, and the report.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { CONSUMER_GROUP } from '@livevote/contract';
+import { createLogger, createRedis, shardKeys, waitReady, type RedisClient } from '@livevote/service-kit';
+import { check, type CheckResult, type FinalRecord } from './checker.ts';
+import { Host, Voters, Watcher } from './clients.ts';
+import { History } from './history.ts';
+import { FAULT_KINDS, kindsFor, Nemesis, type FaultKind } from './nemesis.ts';
+import { writeReport, type Report } from './report.ts';
+import { SeededRandom } from './seeded-random.ts';
+import { REDIS_PREFIX, startTopology, type RedisMode, type Topology } from './topology.ts';
+
+export interface NemesisOptions {
+  seconds: number;
+  seed: number;
+  mode: RedisMode;
+  /** Where report.json, report.html and history.jsonl go. */
+  outDir: string;
+  /** Votes per second, over both servers. */
+  rate?: number;
+  watchersPerServer?: number;
+  /** Fault kinds to draw from (default: every kind the mode has). */
+  kinds?: readonly FaultKind[];
+  /** Extra consumer environment: the broken-build test's fault hook. */
+  consumerEnv?: Record<string, string>;
+  /** How long after the stack settled every watcher may take to show the final totals. */
+  convergeLimitMs?: number;
+  log?: (line: string) => void;
+}
+
+export const CONVERGE_LIMIT_MS = 10_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}`);
+    await sleep(250);
+  }
+}
+
+/** Nothing pending and nothing unread on any shard. */
+async function drained(redis: RedisClient, shards: number): Promise<boolean> {
+  for (const k of shardKeys(REDIS_PREFIX, shards)) {
+    const groups = (await redis.call('XINFO', 'GROUPS', k.votes)) as unknown[][];
+    const group = groups.map((g) => Object.fromEntries(pairs(g))).find((g) => g.name === CONSUMER_GROUP);
+    if (!group) return false;
+    const info = Object.fromEntries(pairs((await redis.call('XINFO', 'STREAM', k.votes)) as unknown[]));
+    if (Number(group.pending) !== 0 || group['last-delivered-id'] !== info['last-generated-id']) return false;
+  }
+  return true;
+}
+
+function pairs(flat: unknown[]): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
+  return out;
+}
+
+async function finalRead(topo: Topology, redis: RedisClient): Promise<FinalRecord> {
+  const c = new pg.Client({ connectionString: topo.pg.adminUrl() });
+  await c.connect();
+  try {
+    const applied = new Map<string, { round: number; option: 'cats' | 'dogs'; seq: number }>();
+    for (const r of (await c.query<{ vid: string; round: number; option: 'cats' | 'dogs'; seq: string }>('SELECT vid, round, option, seq FROM applied_votes')).rows) {
+      applied.set(r.vid, { round: r.round, option: r.option, seq: Number(r.seq) });
+    }
+    const rounds = new Map<number, { cats: number; dogs: number }>();
+    for (const r of (await c.query<{ round: number; cats: string; dogs: string }>('SELECT round, sum(cats) AS cats, sum(dogs) AS dogs FROM round_tallies GROUP BY round')).rows) {
+      rounds.set(r.round, { cats: Number(r.cats), dogs: Number(r.dogs) });
+    }
+    const cur = (await c.query<{ round: number; cats: string; dogs: string }>('SELECT round, cats, dogs FROM current_round')).rows[0]!;
+    const deadLettered = new Map<string, string>();
+    for (const k of shardKeys(REDIS_PREFIX, topo.shards)) {
+      for (const [, fields] of await redis.xrange(k.deadLetter, '-', '+')) {
+        const f = Object.fromEntries(pairs(fields));
+        deadLettered.set(String(f['f.vid']), String(f.reason));
+      }
+    }
+    return { applied, rounds, current: { round: cur.round, cats: Number(cur.cats), dogs: Number(cur.dogs) }, deadLettered };
+  } finally {
+    await c.end();
+  }
+}
+
+export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; result: CheckResult }> {
+  const log = o.log ?? ((l: string) => console.log(`nemesis: ${l}`));
+  const rate = o.rate ?? 200;
+  const kinds = (o.kinds ?? FAULT_KINDS).filter((k) => kindsFor(o.mode).includes(k));
+  mkdirSync(o.outDir, { recursive: true });
+  const work = mkdtempSync(path.join(tmpdir(), 'lv-nemesis-'));
+  const history = new History(path.join(o.outDir, 'history.jsonl'));
+  const rng = new SeededRandom(o.seed);
+  // Forked first and in this order: the schedule depends on the seed alone.
+  const faultRng = rng.fork(101);
+  const voteRng = rng.fork(202);
+  const hostRng = rng.fork(303);
+
+  const topo = await startTopology({ mode: o.mode, dir: work, ...(o.consumerEnv ? { consumerEnv: o.consumerEnv } : {}), log });
+  const admin = createRedis({ target: topo.redis.target, role: 'worker', name: 'nemesis-checker', logger: createLogger('nemesis', 'fatal') });
+  const watchers: Watcher[] = [];
+  try {
+    await waitReady(admin, 30_000);
+    const server0 = topo.servers[0]!;
+    const initial = (await (await fetch(`${server0.url}/api/host/round`, { headers: { authorization: `Bearer ${topo.hostToken}` } })).json()) as { round: number };
+    const startedAt = Date.now();
+    const endAt = startedAt + o.seconds * 1000;
+    history.add({ type: 'meta', t: startedAt, seed: o.seed, mode: o.mode, seconds: o.seconds, rate, servers: topo.servers.map((s) => s.name), faultKinds: kinds, initialRound: initial.round });
+    history.add({ type: 'phase', t: startedAt, name: 'running' });
+
+    for (const s of topo.servers) for (let i = 0; i < (o.watchersPerServer ?? 4); i++) watchers.push(new Watcher(`${s.name}/w${i + 1}`, s, history));
+    for (const w of watchers) w.start();
+    const voters = new Voters(topo.servers, history, voteRng, rate);
+    const host = new Host(topo.servers, topo.hostToken, history, hostRng);
+    const nemesis = new Nemesis(topo, history, faultRng, kinds, log);
+    const over = () => Date.now() >= endAt;
+    const voting = voters.run(over);
+    const hosting = host.run(over);
+    nemesis.start();
+    const progress = setInterval(() => {
+      const since = Date.now() - 10_000;
+      const recent = history.events.filter((e) => e.type === 'vote' && e.t1 >= since) as Extract<(typeof history.events)[number], { type: 'vote' }>[];
+      const by = recent.reduce<Record<number, number>>((m, e) => ({ ...m, [e.status]: (m[e.status] ?? 0) + 1 }), {});
+      const active = [...nemesis.active.values()].map((f) => `${f.kind}@${f.target}`).join(', ') || 'none';
+      log(`${Math.round((Date.now() - startedAt) / 1000)}/${o.seconds} s: answers/10 s ${JSON.stringify(by)}; faults now: ${active}`);
+    }, 10_000);
+    await Promise.all([voting, hosting]);
+    clearInterval(progress);
+
+    history.add({ type: 'phase', t: Date.now(), name: 'healing' });
+    log('time is up: healing every fault');
+    await nemesis.stop();
+    await topo.toxiproxy.reset();
+    for (const s of [...topo.servers, ...topo.consumers]) {
+      s.proc.resume();
+      if (!s.proc.running) await s.proc.start().catch(() => {});
+    }
+    await topo.redis.waitHealthy(120_000);
+    for (const s of [...topo.servers, ...topo.consumers]) await s.proc.waitReady();
+    history.add({ type: 'phase', t: Date.now(), name: 'healed' });
+    log('healed; finishing the clients\' retries');
+    await voters.finish();
+    // Numbers on every screen for the convergence check, as a host ends an event.
+    await host.change('show');
+
+    await until('every shard drained', 120_000, async () => ((await drained(admin, topo.shards)) ? true : undefined));
+    let final = await finalRead(topo, admin);
+    history.add({ type: 'phase', t: Date.now(), name: 'settled', detail: { ...final.current } });
+    log(`settled: round ${final.current.round} at ${final.current.cats}/${final.current.dogs}, ${final.applied.size} votes counted over all rounds`);
+
+    for (const id of voters.unknownIds) {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const res = await fetch(`${topo.servers[attempt % 2]!.url}/api/vote/${encodeURIComponent(id)}`).catch(() => null);
+        const body = res?.status === 200 ? ((await res.json()) as { counted: boolean; round?: number }) : null;
+        if (res?.status === 200 || attempt === 19) {
+          history.add({ type: 'resolve', t: Date.now(), id, status: res?.status ?? 0, ...(body ? { counted: body.counted, ...(body.round ? { round: body.round } : {}) } : {}) });
+          break;
+        }
+        await sleep(500);
+      }
+    }
+    const convergeLimitMs = o.convergeLimitMs ?? CONVERGE_LIMIT_MS;
+    await until('every watcher showing the final totals', convergeLimitMs, async () =>
+      watchers.every((w) => w.last && w.last.round === final.current.round && w.last.cats === final.current.cats && w.last.dogs === final.current.dogs) ? true : undefined,
+    ).catch((err: Error) => log(err.message));
+    history.add({ type: 'phase', t: Date.now(), name: 'converged' });
+    for (const w of watchers) await w.stop();
+    final = await finalRead(topo, admin);
+    history.add({ type: 'phase', t: Date.now(), name: 'end' });
+
+    const result = check(history.events, final, { seed: o.seed, convergeLimitMs });
+    const report = writeReport(o.outDir, history.events, result, {
+      seed: o.seed,
+      mode: o.mode,
+      seconds: o.seconds,
+      faultCounts: Object.fromEntries(nemesis.counts),
+      notes: [...nemesis.notes, ...(voters.skipped ? [`${voters.skipped} votes not sent: 256 already in flight`] : []), ...host.unfinished.map((k) => `host change ${k} never answered`)],
+    });
+    return { report, result };
+  } finally {
+    for (const w of watchers) await w.stop().catch(() => {});
+    admin.disconnect();
+    await history.close();
+    await topo.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
