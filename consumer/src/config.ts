@@ -42,6 +42,8 @@ const shape = {
   FAULT_REJECT_VID_PREFIX: z.string().min(1).optional(),
   /** Test-only fault hook: a batch holding a vote whose ID starts with this crashes the process, as a bug would. */
   FAULT_CRASH_VID_PREFIX: z.string().min(1).optional(),
+  /** Test-only: a batch whose transaction failed is acknowledged anyway (the nemesis's broken build). */
+  FAULT_ACK_UNCOMMITTED: z.enum(['0', '1']).default('0'),
 };
 
 export type ConsumerConfig = z.infer<z.ZodObject<typeof shape>>;

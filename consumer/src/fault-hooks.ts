@@ -1,3 +1,4 @@
+import { isDataError } from './pg-errors.ts';
 import type { BatchOutcome, TallyStore, VoteToApply } from './tally-store.ts';
 
 /**
@@ -14,11 +15,17 @@ export interface FaultHooks {
   crashVidPrefix?: string | undefined;
   /** Called after each COMMIT, before the batch is acknowledged (the drill ends the process here). */
   afterCommit?: (() => void) | undefined;
+  /**
+   * A deliberately broken build, for the nemesis's checker to catch: a batch whose transaction
+   * failed (PostgreSQL away) is reported as done, so it is acknowledged without being counted,
+   * which is what acknowledging before COMMIT loses.
+   */
+  ackUncommitted?: boolean | undefined;
 }
 
 type ConsumerStore = Pick<TallyStore, 'applyBatch' | 'pruneAppliedBefore'>;
 
-export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, crashVidPrefix, afterCommit }: FaultHooks): ConsumerStore {
+export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, crashVidPrefix, afterCommit, ackUncommitted }: FaultHooks): ConsumerStore {
   return {
     async applyBatch(votes: readonly VoteToApply[], shard?: number): Promise<BatchOutcome> {
       if (crashVidPrefix && votes.some((v) => v.vid.startsWith(crashVidPrefix))) {
@@ -30,7 +37,10 @@ export function withFaultHooks(store: ConsumerStore, { rejectVidPrefix, crashVid
       if (rejectVidPrefix && votes.some((v) => v.vid.startsWith(rejectVidPrefix))) {
         throw Object.assign(new Error('fault hook: poison vote rejected'), { code: '22000' });
       }
-      const outcome = await store.applyBatch(votes, shard);
+      const outcome = await store.applyBatch(votes, shard).catch((err: unknown) => {
+        if (ackUncommitted && !isDataError(err)) return { applied: 0, duplicates: votes.length, tally: null };
+        throw err;
+      });
       afterCommit?.();
       return outcome;
     },

@@ -40,12 +40,13 @@ const metrics = createConsumerMetrics(async () => {
 });
 // Test-only fault hooks (FAULT_*), wired only when a drill sets them; see fault-hooks.ts.
 const exitAfterCommit = config.FAULT_EXIT_AFTER_COMMIT;
-const faulty = exitAfterCommit > 0 || config.FAULT_REJECT_VID_PREFIX !== undefined || config.FAULT_CRASH_VID_PREFIX !== undefined;
+const faulty = exitAfterCommit > 0 || config.FAULT_REJECT_VID_PREFIX !== undefined || config.FAULT_CRASH_VID_PREFIX !== undefined || config.FAULT_ACK_UNCOMMITTED === '1';
 if (faulty) logger.warn('test-only fault hooks are on (FAULT_* set): never in production');
 const consumerStore = faulty
   ? withFaultHooks(store, {
       rejectVidPrefix: config.FAULT_REJECT_VID_PREFIX,
       crashVidPrefix: config.FAULT_CRASH_VID_PREFIX,
+      ackUncommitted: config.FAULT_ACK_UNCOMMITTED === '1',
       afterCommit: () => {
         if (Math.random() >= exitAfterCommit) return;
         logger.warn('fault hook: exiting between COMMIT and XACK');

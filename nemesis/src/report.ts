@@ -88,7 +88,7 @@ function html(report: Report, events: readonly Event[], faultSpans: ReturnType<t
   const lanes = [...new Set(faultSpans.map((f) => f.lane))].sort();
   const bandH = 18;
   const bandsTop = 30;
-  const chartTop = bandsTop + lanes.length * (bandH + 4) + 30;
+  const chartTop = bandsTop + (lanes.length + 1) * (bandH + 4) + 30;
   const chartH = 160;
   const maxRate = Math.max(1, ...ok, ...bad);
   const line = (series: number[], top: number, h: number, max: number) =>
@@ -109,14 +109,19 @@ function html(report: Report, events: readonly Event[], faultSpans: ReturnType<t
       return `<rect x="${x1.toFixed(1)}" y="${bandsTop + row * (bandH + 4)}" width="${Math.max(2, x2 - x1).toFixed(1)}" height="${bandH}" fill="${colours[f.lane] ?? '#999'}" opacity="0.8"><title>${esc(`${f.kind} on ${f.target}${f.detail ? ` (${f.detail})` : ''}: ${((f.end - f.start) / 1000).toFixed(1)} s`)}</title></rect>`;
     })
     .join('');
-  const laneLabels = lanes.map((l, i) => `<text x="4" y="${bandsTop + i * (bandH + 4) + 13}" font-size="12">${esc(l)}</text>`).join('');
+  const hostRow = bandsTop + lanes.length * (bandH + 4);
+  const hostMarks = events
+    .filter((e): e is Extract<Event, { type: 'host' }> => e.type === 'host' && e.status >= 200 && e.status < 300)
+    .map((h) => `<rect x="${x(h.t1).toFixed(1)}" y="${hostRow}" width="3" height="${bandH}" fill="${h.action === 'new-round' ? '#000' : h.action === 'close' || h.action === 'open' ? '#e67e22' : '#2980b9'}"><title>host: ${h.action}${h.round ? ` (round ${h.round})` : ''}</title></rect>`)
+    .join('');
+  const laneLabels = [...lanes, 'host'].map((l, i) => `<text x="4" y="${bandsTop + i * (bandH + 4) + 13}" font-size="12">${esc(l)}</text>`).join('');
   const phases = events
     .filter((e): e is Extract<Event, { type: 'phase' }> => e.type === 'phase' && e.name !== 'running')
-    .map((p) => `<line x1="${x(p.t)}" x2="${x(p.t)}" y1="20" y2="${latTop + chartH}" stroke="#333" stroke-dasharray="3,3"/><text x="${x(p.t) + 3}" y="16" font-size="11">${p.name}</text>`)
+    .map((p, i) => `<line x1="${x(p.t)}" x2="${x(p.t)}" y1="20" y2="${latTop + chartH}" stroke="#333" stroke-dasharray="3,3"/><text x="${x(p.t) - 3}" y="${latTop + chartH + 14 + (i % 3) * 11}" font-size="10" text-anchor="end">${p.name}</text>`)
     .join('');
-  const height = latTop + chartH + 40;
+  const height = latTop + chartH + 50;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" font-family="sans-serif">
-${laneLabels}${bands}
+${laneLabels}${bands}${hostMarks}
 <text x="4" y="${chartTop - 8}" font-size="12">answers/s (green 202, red 5xx or none), max ${maxRate}</text>
 <rect x="120" y="${chartTop}" width="${W - 140}" height="${chartH}" fill="none" stroke="#ccc"/>
 <path d="${line(ok, chartTop, chartH, maxRate)}" fill="none" stroke="#27ae60" stroke-width="1.5"/>

@@ -9,12 +9,13 @@ import path from 'node:path';
 import pg from 'pg';
 import { CONSUMER_GROUP } from '@livevote/contract';
 import { createLogger, createRedis, shardKeys, waitReady, type RedisClient } from '@livevote/service-kit';
-import { check, type CheckResult, type FinalRecord } from './checker.ts';
+import { check, unknownVoteIds, type CheckResult, type FinalRecord } from './checker.ts';
 import { Host, Voters, Watcher } from './clients.ts';
 import { History } from './history.ts';
 import { FAULT_KINDS, kindsFor, Nemesis, type FaultKind } from './nemesis.ts';
 import { writeReport, type Report } from './report.ts';
 import { SeededRandom } from './seeded-random.ts';
+import { Toxiproxy } from './toxiproxy.ts';
 import { REDIS_PREFIX, startTopology, type RedisMode, type Topology } from './topology.ts';
 
 export interface NemesisOptions {
@@ -101,6 +102,7 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
   const log = o.log ?? ((l: string) => console.log(`nemesis: ${l}`));
   const rate = o.rate ?? 200;
   const kinds = (o.kinds ?? FAULT_KINDS).filter((k) => kindsFor(o.mode).includes(k));
+  Toxiproxy.ensureInstalled(log);
   mkdirSync(o.outDir, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'lv-nemesis-'));
   const history = new History(path.join(o.outDir, 'history.jsonl'));
@@ -162,7 +164,7 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     history.add({ type: 'phase', t: Date.now(), name: 'settled', detail: { ...final.current } });
     log(`settled: round ${final.current.round} at ${final.current.cats}/${final.current.dogs}, ${final.applied.size} votes counted over all rounds`);
 
-    for (const id of voters.unknownIds) {
+    for (const id of unknownVoteIds(history.events)) {
       for (let attempt = 0; attempt < 20; attempt++) {
         const res = await fetch(`${topo.servers[attempt % 2]!.url}/api/vote/${encodeURIComponent(id)}`).catch(() => null);
         const body = res?.status === 200 ? ((await res.json()) as { counted: boolean; round?: number }) : null;

@@ -2,7 +2,7 @@
  * A real Toxiproxy server (built by tools/install-toxiproxy.sh into .tools/bin) and the few calls
  * of its HTTP API the nemesis makes: one proxy per link, toxics on it, the link cut by disabling it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort, killOnExit } from '@livevote/launcher';
@@ -33,8 +33,11 @@ export class Toxiproxy {
   readonly proxies = new Map<string, Proxy>();
   private api = '';
 
-  static installed(): boolean {
-    return existsSync(TOXIPROXY_BIN);
+  /** Builds it from its Go module into .tools/bin the first time (about a minute). */
+  static ensureInstalled(log: (line: string) => void): void {
+    if (existsSync(TOXIPROXY_BIN)) return;
+    log('Toxiproxy is not in .tools/bin yet: building it');
+    execFileSync('bash', [TOXIPROXY_INSTALL], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
 
   async start(): Promise<void> {
