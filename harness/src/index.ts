@@ -4,11 +4,11 @@ export { startStack, ServiceProcess, RedisServer, redisServerAvailable, startEmb
 export { createTestEnv, TEST_PG_ADMIN_URL, TEST_REDIS_URL, type TestEnv } from './test-env.ts';
 export * from './vote-client.ts';
 export { TallyWatcher } from './tally-watcher.ts';
-export { streamFrames, type RawSseFrame } from './sse-frames.ts';
+export { streamFrames, takeSseFrames, type RawSseFrame } from './sse-frames.ts';
 export * from './counts.ts';
 export * as images from './images.ts';
 export { databaseAway } from './database-away.ts';
 export { startPgFaultProxy, type PgFaultProxy, type CommitFault } from './pg-fault-proxy.ts';
 export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
-export { startRedisCluster, redisCommand, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
+export { startRedisCluster, redisCommand, pidAlive, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
 export { startSentinelSet, type SentinelSet, type SentinelSetOptions, type SentinelSetNode, type PromoteOptions } from './redis-sentinel.ts';

@@ -4,7 +4,7 @@
  * that record every frame and reconnect with Last-Event-ID, and the host at the controls.
  */
 import { randomUUID } from 'node:crypto';
-import { Results } from '@livevote/contract';
+import { takeSseFrames } from '@livevote/harness';
 import type { History, HostAction, VoteClient } from './history.ts';
 import type { SeededRandom } from './seeded-random.ts';
 import type { Service } from './topology.ts';
@@ -176,17 +176,11 @@ export class Watcher {
         const { value, done } = await reader.read();
         if (done) return;
         armSilence();
-        text += decoder.decode(value, { stream: true });
-        let end: number;
-        while ((end = text.indexOf('\n\n')) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          const id = /^id: (\d+)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (!id || !data) continue;
-          const r = Results.parse(JSON.parse(data));
+        const taken = takeSseFrames(text + decoder.decode(value, { stream: true }));
+        text = taken.rest;
+        for (const { id, data: r } of taken.frames) {
           const t = Date.now();
-          this.lastId = Number(id);
+          this.lastId = id;
           this.last = { t, round: r.round, seq: r.seq, cats: r.cats, dogs: r.dogs };
           this.history.add({ type: 'frame', t, watcher: this.name, server: this.server.name, round: r.round, seq: r.seq, voting: r.voting, results: r.results, cats: r.cats, dogs: r.dogs, total: r.total });
         }

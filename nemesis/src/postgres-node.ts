@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { migrate } from '@livevote/consumer/migrate';
+import { pidAlive } from '@livevote/harness';
 import { freePort, provisionPostgresRoles, startEmbeddedPostgres } from '@livevote/launcher';
 
 export interface PostgresNode {
@@ -39,15 +40,6 @@ function childrenOf(pid: number): number[] {
   }
   return out;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 export async function startPostgresNode(dir: string, passwords: { admin: string; server: string; consumer: string }): Promise<PostgresNode> {
   const port = await freePort();
@@ -84,7 +76,7 @@ export async function startPostgresNode(dir: string, passwords: { admin: string;
           // already gone
         }
       }
-      while (all.some(alive)) await new Promise((r) => setTimeout(r, 20));
+      while (all.some(pidAlive)) await new Promise((r) => setTimeout(r, 20));
     },
     start: () => db.start(),
     pause() {
