@@ -35,6 +35,7 @@ export const VIOLATION_KINDS = [
   'numbers-while-hidden',
   'not-converged',
   'unexpected-status',
+  'service-exited',
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -90,6 +91,11 @@ export function check(events: readonly Event[], final: FinalRecord, opts: CheckO
   const faultSpans = spans(faults);
   const activeIn = (from: number, to: number) => faultSpans.filter((f) => f.start <= to && f.end >= from - 2000).map((f) => `${f.kind} on ${f.target} (${new Date(f.start).toISOString().slice(11, 23)}–${f.end === Infinity ? 'never healed' : new Date(f.end).toISOString().slice(11, 23)})`);
   const add = (v: Omit<Violation, 'faults'>, from: number, to: number) => violations.push({ ...v, message: `${v.message} [seed ${opts.seed}]`, faults: activeIn(from, to) });
+
+  // --- services: only the nemesis ends them (SIGKILL, code -1) ---
+  for (const e of events) {
+    if (e.type === 'exit' && e.code !== -1) add({ kind: 'service-exited', message: `${e.service} exited on its own with code ${e.code} at ${iso(e.t)} (its output: logs/${e.service}.log)` }, e.t - 5000, e.t);
+  }
 
   // --- votes ---
   const statuses: Record<string, number> = {};

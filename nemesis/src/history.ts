@@ -31,6 +31,8 @@ export type Event =
   | { type: 'frame'; t: number; watcher: string; server: string; round: number; seq: number; voting: string; results: string; cats: number | null; dogs: number | null; total: number | null }
   | { type: 'resolve'; t: number; id: string; status: number; counted?: boolean; round?: number }
   | { type: 'fault'; t: number; phase: 'start' | 'end'; id: number; lane: string; kind: string; target: string; detail?: string }
+  /** A service process ended: by the nemesis's SIGKILL (code -1), or on its own. */
+  | { type: 'exit'; t: number; service: string; code: number | null }
   | { type: 'phase'; t: number; name: 'running' | 'healing' | 'healed' | 'settled' | 'converged' | 'end'; detail?: Record<string, unknown> };
 
 export class History {

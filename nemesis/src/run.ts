@@ -3,7 +3,7 @@
  * settled, unknown votes asked about, the watchers given time to converge, then the checker over
  * the history and a final read of PostgreSQL, and the report.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -113,8 +113,19 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
   const hostRng = rng.fork(303);
 
   const topo = await startTopology({ mode: o.mode, dir: work, ...(o.consumerEnv ? { consumerEnv: o.consumerEnv } : {}), log });
-  const admin = createRedis({ target: topo.redis.target, role: 'worker', name: 'nemesis-checker', logger: createLogger('nemesis', 'fatal') });
+  const newAdmin = () => createRedis({ target: topo.redis.target, role: 'worker', name: 'nemesis-checker', logger: createLogger('nemesis', 'fatal') });
+  let admin = newAdmin();
+  /** The operator's connection, made anew if it gave up (after a long outage of every Sentinel). */
+  const adminNow = async () => {
+    if (admin.status === 'end') {
+      admin.disconnect();
+      admin = newAdmin();
+    }
+    await waitReady(admin, 10_000);
+    return admin;
+  };
   const watchers: Watcher[] = [];
+  const notes: string[] = [];
   try {
     await waitReady(admin, 30_000);
     const server0 = topo.servers[0]!;
@@ -126,6 +137,18 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
 
     for (const s of topo.servers) for (let i = 0; i < (o.watchersPerServer ?? 4); i++) watchers.push(new Watcher(`${s.name}/w${i + 1}`, s, history));
     for (const w of watchers) w.start();
+    // Every exit of a service goes into the history: the nemesis's SIGKILLs, and any other.
+    let watching = true;
+    const exitWatch = [...topo.servers, ...topo.consumers].map(async (s) => {
+      while (watching) {
+        if (!s.proc.running) {
+          await sleep(100);
+          continue;
+        }
+        const code = await s.proc.waitExit();
+        if (watching) history.add({ type: 'exit', t: Date.now(), service: s.name, code });
+      }
+    });
     const voters = new Voters(topo.servers, history, voteRng, rate);
     const host = new Host(topo.servers, topo.hostToken, history, hostRng);
     const nemesis = new Nemesis(topo, history, faultRng, kinds, log);
@@ -159,8 +182,16 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     // Numbers on every screen for the convergence check, as a host ends an event.
     await host.change('show');
 
-    await until('every shard drained', 120_000, async () => ((await drained(admin, topo.shards)) ? true : undefined));
-    let final = await finalRead(topo, admin);
+    // A stack that never drains is reported, not waited for: what it did not count shows as lost.
+    const drainedIn = await until('every shard drained', 120_000, async () => ((await drained(await adminNow(), topo.shards)) ? true : undefined)).then(
+      () => null,
+      (err: Error) => err.message,
+    );
+    if (drainedIn) {
+      notes.push(drainedIn);
+      log(drainedIn);
+    }
+    let final = await finalRead(topo, await adminNow());
     history.add({ type: 'phase', t: Date.now(), name: 'settled', detail: { ...final.current } });
     log(`settled: round ${final.current.round} at ${final.current.cats}/${final.current.dogs}, ${final.applied.size} votes counted over all rounds`);
 
@@ -181,7 +212,9 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     ).catch((err: Error) => log(err.message));
     history.add({ type: 'phase', t: Date.now(), name: 'converged' });
     for (const w of watchers) await w.stop();
-    final = await finalRead(topo, admin);
+    watching = false;
+    void exitWatch;
+    final = await finalRead(topo, await adminNow());
     history.add({ type: 'phase', t: Date.now(), name: 'end' });
 
     const result = check(history.events, final, { seed: o.seed, convergeLimitMs });
@@ -190,10 +223,12 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
       mode: o.mode,
       seconds: o.seconds,
       faultCounts: Object.fromEntries(nemesis.counts),
-      notes: [...nemesis.notes, ...(voters.skipped ? [`${voters.skipped} votes not sent: 256 already in flight`] : []), ...host.unfinished.map((k) => `host change ${k} never answered`)],
+      notes: [...notes, ...nemesis.notes, ...(voters.skipped ? [`${voters.skipped} votes not sent: 256 already in flight`] : []), ...host.unfinished.map((k) => `host change ${k} never answered`)],
     });
     return { report, result };
   } finally {
+    mkdirSync(path.join(o.outDir, 'logs'), { recursive: true });
+    for (const s of [...topo.servers, ...topo.consumers]) writeFileSync(path.join(o.outDir, 'logs', `${s.name}.log`), s.proc.output());
     for (const w of watchers) await w.stop().catch(() => {});
     admin.disconnect();
     await history.close();
