@@ -22,6 +22,8 @@ export interface PgFaultProxy {
   armCommit(fault: CommitFault): Promise<void>;
   /** COMMITs seen so far (faulted or not). */
   readonly commits: number;
+  /** Every connection cut at once, mid-query or idle, with no message from PostgreSQL (a TCP reset). */
+  cutAll(): void;
   close(): Promise<void>;
 }
 
@@ -137,6 +139,9 @@ export async function startPgFaultProxy(upstream: { host: string; port: number }
     },
     get commits() {
       return commits;
+    },
+    cutAll() {
+      for (const s of sockets) s.destroy();
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -103,12 +103,29 @@ export class RoundStore {
   }
 
   /**
+   * A pooled client that cannot end the process: pg emits 'error' on a checked-out client whose
+   * connection ends (a reset link), even while a query runs and rejects with it. The query's
+   * rejection is what callers handle; the listener lives until the client goes back to the pool.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    const ignore = () => {};
+    client.on('error', ignore);
+    const release = client.release.bind(client);
+    client.release = (err?: Error | boolean) => {
+      client.off('error', ignore);
+      release(err);
+    };
+    return client;
+  }
+
+  /**
    * The current round's state as last changed by a host (`seq` is that change's), read under the
    * round-change lock (shared): a change still committing is waited for, so what this returns is
    * never older than a change a host may already have been answered.
    */
   async state(): Promise<RoundState> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let failure: Error | undefined;
     try {
       const results = (await client.query(
@@ -151,9 +168,7 @@ export class RoundStore {
     const prior = await this.answerFor(this.pool, key);
     if (prior) return this.replay(prior, request);
 
-    const client = await this.pool.connect();
-    const onError = () => {};
-    client.on('error', onError);
+    const client = await this.checkout();
     let failure: Error | undefined;
     let committing = false;
     try {
@@ -208,7 +223,6 @@ export class RoundStore {
       if (!learned) throw new NothingChangedError(failure.message, { cause: err });
       return { outcome: 'committed', changes: learned.changes, status: learned.status, round: learned.answer, state: await this.state().catch(() => null) };
     } finally {
-      client.off('error', onError);
       // A failed change may leave the connection in any state: never reuse it.
       client.release(failure);
     }
@@ -261,7 +275,7 @@ export class RoundStore {
     for (let attempt = 0; ; attempt++) {
       const left = Math.floor(deadline - performance.now());
       if (left <= 0) return 'unknown';
-      const client = await this.pool.connect().catch(() => undefined);
+      const client = await this.checkout().catch(() => undefined);
       if (client) {
         let failure: Error | undefined;
         try {

@@ -183,3 +183,25 @@ describe('a COMMIT that misbehaves', () => {
     await store.change(key('open'), open);
   });
 });
+
+it('a connection cut while checked out (a TCP reset mid-query): the read rejects and the process lives on', async () => {
+  // Found by `npm run nemesis` (a reset on the server→PostgreSQL link): pg emits 'error' on a
+  // checked-out client whose connection ends, even with a query running; without a listener that
+  // ended the server process.
+  const holder = await direct.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock($1)', [ROUND_CHANGE_LOCK]);
+    const pending = store.state().then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    );
+    // The read waits on the round-change lock: its query is running when the link goes.
+    await expect.poll(async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock_shared%'`)).rows[0].n).toBe(1);
+    proxy.cutAll();
+    expect(await pending).toMatch(/Connection terminated unexpectedly/);
+  } finally {
+    await holder.query('ROLLBACK');
+    holder.release();
+  }
+});
