@@ -185,6 +185,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
     o.log(`Redis (${o.mode}): ${[...endpoints.keys()].join(', ')}`);
 
     const shards = o.mode === 'cluster' ? 3 : 2;
+    const replicasPerPrimary = o.mode === 'sentinel' ? 2 : o.mode === 'cluster' ? 1 : 0;
     const hostToken = randomBytes(18).toString('base64url');
     const links: Link[] = [];
     // One proxy per (service, store) pair: the service reaches every store only through its own.
@@ -231,8 +232,10 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
           OPS_PORT: String(await freePort()),
           OPS_HOST: '127.0.0.1',
           HOST_TOKEN: hostToken,
-          // A vote is acknowledged once a replica has it too: no acknowledged vote is lost in a failover.
-          REDIS_ACK_REPLICAS: o.mode === 'single' ? '0' : '1',
+          // A vote is acknowledged once every replica has it. With fewer, a primary frozen through
+          // a failover and then resumed takes votes that a not-yet-repointed replica acknowledges,
+          // and both drop them when Sentinel demotes it (docs/reliability.md, known limits).
+          REDIS_ACK_REPLICAS: String(replicasPerPrimary),
           REDIS_ACK_TIMEOUT_MS: '800',
           VOTE_OUTCOME_WAIT_MS: '1800',
         },
