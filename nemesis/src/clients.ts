@@ -45,7 +45,6 @@ export class Voters {
   private readonly rate: number;
   private opSeq = 0;
   private inFlight = new Set<Promise<void>>();
-  private stopped = false;
   /** Ops not started because too many were in flight (a stalled stack). */
   skipped = 0;
   private finishing = false;
@@ -76,7 +75,6 @@ export class Voters {
   async finish(): Promise<void> {
     this.finishing = true;
     while (this.inFlight.size) await Promise.all([...this.inFlight]);
-    this.stopped = true;
   }
 
   private async op(): Promise<void> {
@@ -102,7 +100,7 @@ export class Voters {
       const definitelyNotStored = a.status === 503 || a.status === 429 || a.refused;
       if (client === 'browser' || definitelyNotStored) {
         // Give up only if the run has long ended (a part that never came back).
-        if (this.stopped || (this.finishing && Date.now() - started > 180_000)) return;
+        if (this.finishing && Date.now() - started > 180_000) return;
         serverIndex = (serverIndex + 1) % this.servers.length;
         await sleep(Math.min(a.retryAfterMs ?? 500, 2000) * (0.5 + this.rng.next()));
         continue;

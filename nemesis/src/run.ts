@@ -139,7 +139,7 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     for (const w of watchers) w.start();
     // Every exit of a service goes into the history: the nemesis's SIGKILLs, and any other.
     let watching = true;
-    const exitWatch = [...topo.servers, ...topo.consumers].map(async (s) => {
+    [...topo.servers, ...topo.consumers].forEach(async (s) => {
       while (watching) {
         if (!s.proc.running) {
           await sleep(100);
@@ -213,7 +213,6 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     history.add({ type: 'phase', t: Date.now(), name: 'converged' });
     for (const w of watchers) await w.stop();
     watching = false;
-    void exitWatch;
     final = await finalRead(topo, await adminNow());
     history.add({ type: 'phase', t: Date.now(), name: 'end' });
 
