@@ -10,5 +10,5 @@ export * as images from './images.ts';
 export { databaseAway } from './database-away.ts';
 export { startPgFaultProxy, type PgFaultProxy, type CommitFault } from './pg-fault-proxy.ts';
 export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
-export { startRedisCluster, redisCommand, pidAlive, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
+export { startRedisCluster, redisCommand, pidAlive, pollUntil, type RedisCluster, type RedisClusterOptions, type ClusterNode, type RedisAuth, type HostPort } from './redis-cluster.ts';
 export { startSentinelSet, type SentinelSet, type SentinelSetOptions, type SentinelSetNode, type PromoteOptions } from './redis-sentinel.ts';

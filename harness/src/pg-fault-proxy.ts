@@ -32,6 +32,10 @@ export async function startPgFaultProxy(upstream: { host: string; port: number }
   let commits = 0;
   const sockets = new Set<net.Socket>();
 
+  const cutAll = () => {
+    for (const s of sockets) s.destroy();
+  };
+
   const server = net.createServer((client) => {
     const backend = net.connect(upstream.port, upstream.host);
     sockets.add(client).add(backend);
@@ -140,11 +144,9 @@ export async function startPgFaultProxy(upstream: { host: string; port: number }
     get commits() {
       return commits;
     },
-    cutAll() {
-      for (const s of sockets) s.destroy();
-    },
+    cutAll,
     async close() {
-      for (const s of sockets) s.destroy();
+      cutAll();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { CONSUMER_GROUP } from '@livevote/contract';
+import { pollUntil } from '@livevote/harness';
 import { createLogger, createRedis, shardKeys, waitReady, type RedisClient } from '@livevote/service-kit';
 import { check, unknownVoteIds, type CheckResult, type FinalRecord } from './checker.ts';
 import { Host, Voters, Watcher } from './clients.ts';
@@ -39,31 +40,17 @@ export interface NemesisOptions {
 export const CONVERGE_LIMIT_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}`);
-    await sleep(250);
-  }
-}
-
-/** Nothing pending and nothing unread on any shard. */
-async function drained(redis: RedisClient, shards: number): Promise<boolean> {
+/** Throws "not yet" until nothing is pending and nothing unread on any shard. */
+async function drained(redis: RedisClient, shards: number): Promise<void> {
   for (const k of shardKeys(REDIS_PREFIX, shards)) {
     const groups = (await redis.call('XINFO', 'GROUPS', k.votes)) as unknown[][];
     const group = groups.map((g) => Object.fromEntries(pairs(g))).find((g) => g.name === CONSUMER_GROUP);
-    if (!group) return false;
+    if (!group) throw new Error(`${k.votes}: no consumer group`);
     const info = Object.fromEntries(pairs((await redis.call('XINFO', 'STREAM', k.votes)) as unknown[]));
-    if (Number(group.pending) !== 0 || group['last-delivered-id'] !== info['last-generated-id']) return false;
+    if (Number(group.pending) !== 0 || group['last-delivered-id'] !== info['last-generated-id']) {
+      throw new Error(`${k.votes}: ${group.pending} pending, delivered up to ${group['last-delivered-id']} of ${info['last-generated-id']}`);
+    }
   }
-  return true;
 }
 
 function pairs(flat: unknown[]): [string, unknown][] {
@@ -183,7 +170,7 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     await host.change('show');
 
     // A stack that never drains is reported, not waited for: what it did not count shows as lost.
-    const drainedIn = await until('every shard drained', 120_000, async () => ((await drained(await adminNow(), topo.shards)) ? true : undefined)).then(
+    const drainedIn = await pollUntil('every shard drained', 120_000, async () => drained(await adminNow(), topo.shards), 250).then(
       () => null,
       (err: Error) => err.message,
     );
@@ -207,9 +194,10 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
       }
     }
     const convergeLimitMs = o.convergeLimitMs ?? CONVERGE_LIMIT_MS;
-    await until('every watcher showing the final totals', convergeLimitMs, async () =>
-      watchers.every((w) => w.last && w.last.round === final.current.round && w.last.cats === final.current.cats && w.last.dogs === final.current.dogs) ? true : undefined,
-    ).catch((err: Error) => log(err.message));
+    await pollUntil('every watcher showing the final totals', convergeLimitMs, async () => {
+      const behind = watchers.filter((w) => !(w.last && w.last.round === final.current.round && w.last.cats === final.current.cats && w.last.dogs === final.current.dogs));
+      if (behind.length) throw new Error(`${behind.map((w) => w.name).join(', ')} behind`);
+    }, 250).catch((err: Error) => log(err.message));
     history.add({ type: 'phase', t: Date.now(), name: 'converged' });
     for (const w of watchers) await w.stop();
     watching = false;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONSUMER_ENTRY, freePort, redisAclLines, RedisServer, SERVER_ENTRY, ServiceProcess } from '@livevote/launcher';
-import { startRedisCluster, startSentinelSet, type RedisCluster, type SentinelSet } from '@livevote/harness';
+import { pollUntil, startRedisCluster, startSentinelSet, type RedisCluster, type SentinelSet } from '@livevote/harness';
 import type { RedisTarget } from '@livevote/service-kit';
 import { startPostgresNode, type PostgresNode } from './postgres-node.ts';
 import { Toxiproxy } from './toxiproxy.ts';
@@ -133,13 +133,10 @@ async function singleStore(dir: string, acl: string): Promise<{ store: RedisStor
     start: () => server.start(),
     pause: () => server.kill('SIGSTOP'),
     resume: () => server.kill('SIGCONT'),
-    async waitHealthy(ms) {
-      const deadline = Date.now() + ms;
-      while (!server.reachable) {
-        if (Date.now() > deadline) throw new Error('Redis not back');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
+    waitHealthy: (ms) =>
+      pollUntil('Redis back', ms, async () => {
+        if (!server.reachable) throw new Error(`redis-server ${port} not running`);
+      }),
     target: { mode: 'standalone', url: `redis://admin:${REDIS_CREDS.redisAdmin}@127.0.0.1:${port}` },
     pids: () => server.pids,
     stop: () => server.stop(),
