@@ -36,6 +36,7 @@ export const VIOLATION_KINDS = [
   'not-converged',
   'unexpected-status',
   'service-exited',
+  'not-healed',
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -95,6 +96,7 @@ export function check(events: readonly Event[], final: FinalRecord, opts: CheckO
   // --- services: only the nemesis ends them (SIGKILL, code -1) ---
   for (const e of events) {
     if (e.type === 'exit' && e.code !== -1) add({ kind: 'service-exited', message: `${e.service} exited on its own with code ${e.code} at ${iso(e.t)} (its output: logs/${e.service}.log)` }, e.t - 5000, e.t);
+    if (e.type === 'unhealed') add({ kind: 'not-healed', message: `${e.part} was not whole again after every fault was healed: ${e.detail}` }, e.t - 60_000, e.t);
   }
 
   // --- votes ---

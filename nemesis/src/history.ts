@@ -33,6 +33,8 @@ export type Event =
   | { type: 'fault'; t: number; phase: 'start' | 'end'; id: number; lane: string; kind: string; target: string; detail?: string }
   /** A service process ended: by the nemesis's SIGKILL (code -1), or on its own. */
   | { type: 'exit'; t: number; service: string; code: number | null }
+  /** A part that was not whole again after every fault was healed. */
+  | { type: 'unhealed'; t: number; part: string; detail: string }
   | { type: 'phase'; t: number; name: 'running' | 'healing' | 'healed' | 'settled' | 'converged' | 'end'; detail?: Record<string, unknown> };
 
 export class History {

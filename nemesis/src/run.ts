@@ -161,8 +161,14 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
       s.proc.resume();
       if (!s.proc.running) await s.proc.start().catch(() => {});
     }
-    await topo.redis.waitHealthy(120_000);
-    for (const s of [...topo.servers, ...topo.consumers]) await s.proc.waitReady();
+    // A part that does not come back is a finding, not the end of the run: the rest is still checked.
+    const unhealed = (part: string, err: unknown) => {
+      const detail = (err as Error).message.split('\n')[0]!;
+      history.add({ type: 'unhealed', t: Date.now(), part, detail });
+      log(`${part} not whole after healing: ${detail}`);
+    };
+    await topo.redis.waitHealthy(120_000).catch((err) => unhealed('redis', err));
+    await Promise.all([...topo.servers, ...topo.consumers].map((s) => s.proc.waitReady().catch((err) => unhealed(s.name, err))));
     history.add({ type: 'phase', t: Date.now(), name: 'healed' });
     log('healed; finishing the clients\' retries');
     await voters.finish();

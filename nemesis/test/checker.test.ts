@@ -98,6 +98,15 @@ describe('the checker', () => {
     expect(kinds([vote(1, 202), frame(100, 1, 0), frame(16_000, 2, 1)], record([['k1', 1, 1]]))).toEqual(['not-converged']);
   });
 
+  it('names a service that exited on its own and a part that was not whole again after healing', () => {
+    const ok: Event[] = [vote(1, 202), frame(9200, 1, 1)];
+    expect(kinds([...ok, { type: 'exit', t: T + 500, service: 'consumer-1', code: -1 }], record([['k1', 1, 1]]))).toEqual([]);
+    expect(kinds([...ok, { type: 'exit', t: T + 500, service: 'consumer-1', code: 1 }], record([['k1', 1, 1]]))).toEqual(['service-exited']);
+    const r = run([...ok, { type: 'unhealed', t: T + 8900, part: 'consumer-2', detail: 'not ready at http://127.0.0.1:1/readyz' }], record([['k1', 1, 1]]));
+    expect(r.violations).toMatchObject([{ kind: 'not-healed' }]);
+    expect(r.violations[0]!.message).toMatch(/consumer-2 .*readyz.*seed 42/);
+  });
+
   it('names a status the API never gives', () => {
     expect(kinds([vote(1, 500), vote(2, 202), frame(9200, 1, 1)], record([['k2', 1, 1]]))).toEqual(['unexpected-status', 'unknown-unresolved']);
   });
