@@ -115,6 +115,7 @@ export function createRedis(opts: RedisClientOptions): RedisClient {
   } else {
     client = new Redis(target.url, options);
   }
+  if (client instanceof Redis) reconnectUnlessClosed(client);
   let down = false;
   client.on('error', (err: Error) => {
     // ioredis reconnects by itself; log once per outage, not once per retry.
@@ -126,6 +127,35 @@ export function createRedis(opts: RedisClientOptions): RedisClient {
     down = false;
   });
   return client;
+}
+
+/**
+ * ioredis ends a connection for good (status "end", every command "Connection is closed.") when it
+ * is told to reconnect while it is still connecting: what its Sentinel failover detector does on a
+ * +switch-master that arrives during a reconnect, and what reconnectOnError does on a READONLY
+ * then. Only the caller's disconnect() or quit() may end a client; any other end is followed by a
+ * new connect, with the usual backoff.
+ */
+function reconnectUnlessClosed(client: Redis): void {
+  let closed = false;
+  let attempts = 0;
+  const disconnect = client.disconnect.bind(client);
+  client.disconnect = (reconnect = false) => {
+    if (!reconnect) closed = true;
+    disconnect(reconnect);
+  };
+  const quit = client.quit.bind(client);
+  client.quit = ((...args: Parameters<typeof quit>) => {
+    closed = true;
+    return quit(...args);
+  }) as typeof client.quit;
+  client.on('end', () => {
+    if (closed) return;
+    setTimeout(() => {
+      if (!closed && client.status === 'end') client.connect().catch(() => {});
+    }, reconnectDelay(++attempts));
+  });
+  client.on('ready', () => (attempts = 0));
 }
 
 /** Blocks until the client is ready or the timeout passes; for start-up, where failing fast is right. */
