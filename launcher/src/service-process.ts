@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 
 export interface ServiceProcessOptions {
   name: string;
@@ -10,6 +11,8 @@ export interface ServiceProcessOptions {
   readyTimeoutMs?: number;
   /** Pass output through to this process (npm start) instead of keeping it for diagnostics. */
   inheritOutput?: boolean;
+  /** Also append all output, across restarts, to this file (the last few KB are kept regardless). */
+  logFile?: string;
 }
 
 /** One service (server or consumer) as a child process that can be stopped, killed and restarted. */
@@ -46,12 +49,17 @@ export class ServiceProcess {
       env,
       stdio: this.options.inheritOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
     });
-    const keep = (d: Buffer) => (this.log = (this.log + d.toString()).slice(-20_000));
+    const file = this.options.logFile ? createWriteStream(this.options.logFile, { flags: 'a' }) : null;
+    const keep = (d: Buffer) => {
+      this.log = (this.log + d.toString()).slice(-20_000);
+      file?.write(d);
+    };
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
     this.proc = proc;
     this.exited = new Promise((resolve) =>
       proc.once('exit', (code, signal) => {
+        file?.end();
         if (this.proc === proc) this.proc = null;
         const result = code ?? (signal ? -1 : null);
         this.exits.push(result);

@@ -3,7 +3,7 @@
  * settled, unknown votes asked about, the watchers given time to converge, then the checker over
  * the history and a final read of PostgreSQL, and the report.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -99,15 +99,13 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
   const voteRng = rng.fork(202);
   const hostRng = rng.fork(303);
 
-  const topo = await startTopology({ mode: o.mode, dir: work, ...(o.consumerEnv ? { consumerEnv: o.consumerEnv } : {}), log });
-  const newAdmin = () => createRedis({ target: topo.redis.target, role: 'worker', name: 'nemesis-checker', logger: createLogger('nemesis', 'fatal') });
-  let admin = newAdmin();
-  /** The operator's connection, made anew if it gave up (after a long outage of every Sentinel). */
+  // Each service's whole output, from this run only.
+  const logDir = path.join(o.outDir, 'logs');
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(logDir);
+  const topo = await startTopology({ mode: o.mode, dir: work, logDir, ...(o.consumerEnv ? { consumerEnv: o.consumerEnv } : {}), log });
+  const admin = createRedis({ target: topo.redis.target, role: 'worker', name: 'nemesis-checker', logger: createLogger('nemesis', 'fatal') });
   const adminNow = async () => {
-    if (admin.status === 'end') {
-      admin.disconnect();
-      admin = newAdmin();
-    }
     await waitReady(admin, 10_000);
     return admin;
   };
@@ -220,8 +218,6 @@ export async function runNemesis(o: NemesisOptions): Promise<{ report: Report; r
     });
     return { report, result };
   } finally {
-    mkdirSync(path.join(o.outDir, 'logs'), { recursive: true });
-    for (const s of [...topo.servers, ...topo.consumers]) writeFileSync(path.join(o.outDir, 'logs', `${s.name}.log`), s.proc.output());
     for (const w of watchers) await w.stop().catch(() => {});
     admin.disconnect();
     await history.close();

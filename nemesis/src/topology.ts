@@ -152,6 +152,8 @@ function redisUser(user: 'admin' | 'server' | 'consumer') {
 export interface TopologyOptions {
   mode: RedisMode;
   dir: string;
+  /** Where each service's whole output goes, as `<name>.log`. */
+  logDir: string;
   /** Extra environment for the consumers (the broken-build test's fault hook). */
   consumerEnv?: Record<string, string>;
   log: (line: string) => void;
@@ -238,6 +240,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
         },
         readyUrl: `http://127.0.0.1:${port}/readyz`,
         readyTimeoutMs: 60_000,
+        logFile: path.join(o.logDir, `${name}.log`),
       });
       servers.push({ name, kind: 'server', proc, url: `http://127.0.0.1:${port}` });
     }
@@ -260,6 +263,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
         },
         readyUrl: `http://127.0.0.1:${port}/readyz`,
         readyTimeoutMs: 60_000,
+        logFile: path.join(o.logDir, `${name}.log`),
       });
       consumers.push({ name, kind: 'consumer', proc, url: `http://127.0.0.1:${port}` });
     }
