@@ -110,7 +110,7 @@ if (parts.has('watchers')) {
       const w = await measureWatchers(stack, n, rate, steady);
       console.log(
         `  ${fmt(w.watchers).padStart(6)} watchers: p50 ${fmt(w.p50Ms)} ms  p99 ${fmt(w.p99Ms)} ms  max ${fmt(w.maxMs)} ms  ` +
-          `(${w.probes} probes, ${w.missing} missing)  RSS ${fmt(w.rssPerWatcherKb, 1)} KB/watcher  ${fmt(w.framesPerSec)} frames/s  ${fmt(w.votesPerSec)} votes/s`,
+          `(${w.probes} probes, ${w.missing} missing)  RSS ${fmt(w.rssPerWatcherKb, 1)} KB/watcher  ${fmt(w.framesPerSec)} frames/s  ${fmt(w.cpuUsPerFrame, 1)} µs server CPU/frame  ${fmt(w.votesPerSec)} votes/s`,
       );
     } finally {
       await stack.stop();

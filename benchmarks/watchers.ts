@@ -17,6 +17,14 @@ export interface WatcherResult {
   missing: number;
   rssPerWatcherKb: number;
   framesPerSec: number;
+  /** The server process's CPU time (user + system) in the vote window per frame it wrote, vote intake included. */
+  cpuUsPerFrame: number;
+}
+
+/** User + system CPU of a process so far, in ms (/proc/PID/stat fields 14 and 15, in 10 ms ticks). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssKb(pid: number): number {
@@ -85,6 +93,7 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
   const rssIdle = rssKb(pid);
 
   const framesBefore = await metric(stack.opsUrl, 'livevote_sse_frames_written_total');
+  const cpuBefore = cpuMs(pid);
   const probes: { key: string; sentAt: number }[] = [];
   const t0 = performance.now();
   let sent = 0;
@@ -105,6 +114,7 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
   await Promise.all(inflight);
   const elapsed = (performance.now() - t0) / 1000;
   const framesAfter = await metric(stack.opsUrl, 'livevote_sse_frames_written_total');
+  const cpuAfter = cpuMs(pid);
 
   const seqOf = new Map<string, number>();
   await waitFor(async () => {
@@ -149,5 +159,6 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
     missing,
     rssPerWatcherKb: (rssIdle - rssBefore) / n,
     framesPerSec: (framesAfter - framesBefore) / elapsed,
+    cpuUsPerFrame: ((cpuAfter - cpuBefore) * 1000) / (framesAfter - framesBefore),
   };
 }
