@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { SSE_EVENT_TALLY, type RoundTally } from '@livevote/contract';
 import { publicResults } from './results-view.ts';
 import type { Logger } from 'pino';
-import { SseClient } from './sse-client.ts';
+import { encode, SseClient, type Encoded } from './sse-client.ts';
 import { sendError } from './http-errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 
@@ -37,10 +37,12 @@ export interface TallyUpdate extends RoundTally {
   oldestTs?: number | undefined;
 }
 
-interface Frame {
+interface Frame extends Encoded {
   seq: number;
   text: string;
 }
+
+const HEARTBEAT = encode(':\n\n');
 
 /**
  * Fans the latest tally out to every SSE client of this process. Tallies are state, not events:
@@ -95,7 +97,8 @@ export class SseHub {
     // Redacted here, once per tally: a frame never carries hidden numbers.
     const data = publicResults(t);
     if (this.latest && data.seq <= this.latest.seq) return;
-    this.latest = { seq: data.seq, text: `id: ${data.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n` };
+    const text = `id: ${data.seq}\nevent: ${SSE_EVENT_TALLY}\ndata: ${JSON.stringify(data)}\n\n`;
+    this.latest = { seq: data.seq, text, ...encode(text) };
     if (t.oldestTs !== undefined) this.pendingOldestTs = Math.min(this.pendingOldestTs ?? t.oldestTs, t.oldestTs);
     if (this.timer) return;
     const tick = Math.max(this.options.tickMs, (this.clients.size / this.options.maxFramesPerSec) * 1000);
@@ -160,11 +163,11 @@ export class SseHub {
     // One write: the hint and, when there is one, the current state.
     const now = this.latest;
     if (now) {
-      client.write(this.retryLine() + now.text, now.seq);
+      client.write(encode(this.retryLine() + now.text), now.seq);
       this.options.metrics.sseFrames.inc();
       return;
     }
-    client.write(this.retryLine());
+    client.write(encode(this.retryLine()));
     try {
       // Flush writes it to every client still without it, this one included.
       this.update(await this.options.snapshot());
@@ -232,8 +235,8 @@ export class SseHub {
   }
 
   /** Writes, or holds the client back when bytes are still queued; past the cap it is dropped. */
-  private send(c: SseClient, text: string, seq?: number): boolean {
-    if (c.write(text, seq)) return true;
+  private send(c: SseClient, frame: Encoded, seq?: number): boolean {
+    if (c.write(frame, seq)) return true;
     if (c.refusedBytes > this.options.maxQueuedBytes) this.drop(c, 'queue_full');
     else this.blocked.add(c);
     return false;
@@ -254,7 +257,7 @@ export class SseHub {
     let written = 0;
     for (const c of this.clients) {
       if (c.sentSeq >= f.seq || c.blockedSince) continue;
-      if (this.send(c, f.text, f.seq)) written++;
+      if (this.send(c, f, f.seq)) written++;
     }
     if (written) this.options.metrics.sseFrames.inc(written);
     if (this.pendingOldestTs !== undefined) {
@@ -266,13 +269,13 @@ export class SseHub {
   private drained(c: SseClient): void {
     c.blockedSince = 0;
     this.blocked.delete(c);
-    if (this.latest && c.sentSeq < this.latest.seq && !c.closed && this.send(c, this.latest.text, this.latest.seq)) {
+    if (this.latest && c.sentSeq < this.latest.seq && !c.closed && this.send(c, this.latest, this.latest.seq)) {
       this.options.metrics.sseFrames.inc();
     }
   }
 
   private beat(): void {
-    for (const c of this.clients) if (!c.blockedSince) this.send(c, ':\n\n');
+    for (const c of this.clients) if (!c.blockedSince) this.send(c, HEARTBEAT);
   }
 
   /** Drops clients that have not drained for drainTimeoutMs; they cost memory and help no one. */

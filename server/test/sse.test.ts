@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -101,6 +102,58 @@ describe('GET /api/stream', () => {
     }, { timeout: 5000, interval: 10 });
     expect(text).toMatch(/^retry: \d+\n\n/);
     await reader.cancel();
+  });
+
+  it('frames on the wire: well-formed chunks over HTTP/1.1, an unframed body over HTTP/1.0', async () => {
+    const { stack } = await stackFor('sse_wire');
+    const port = Number(new URL(stack.url).port);
+    const raw = (version: string) => {
+      let bytes = Buffer.alloc(0);
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('data', (d) => (bytes = Buffer.concat([bytes, d])));
+      s.on('error', () => {});
+      s.write(`GET /api/stream ${version}\r\nHost: livevote\r\n\r\n`);
+      cleanups.push(() => void s.destroy());
+      return () => bytes;
+    };
+    const v11 = raw('HTTP/1.1');
+    const v10 = raw('HTTP/1.0');
+    /** The body's SSE text: HTTP/1.1 chunks parsed strictly (sizes must match), HTTP/1.0 as is. */
+    const body = (bytes: Buffer, chunked: boolean) => {
+      const head = bytes.indexOf('\r\n\r\n');
+      if (head < 0) return { headers: '', text: '' };
+      const headers = bytes.subarray(0, head).toString();
+      let rest = bytes.subarray(head + 4);
+      if (!chunked) return { headers, text: rest.toString() };
+      let text = '';
+      for (;;) {
+        const eol = rest.indexOf('\r\n');
+        if (eol < 0) break;
+        const size = parseInt(rest.subarray(0, eol).toString(), 16);
+        expect(Number.isNaN(size), `chunk size line ${JSON.stringify(rest.subarray(0, eol).toString())}`).toBe(false);
+        if (rest.length < eol + 2 + size + 2) break;
+        expect(rest.subarray(eol + 2 + size, eol + 4 + size).toString(), 'CRLF after a chunk').toBe('\r\n');
+        text += rest.subarray(eol + 2, eol + 2 + size).toString();
+        rest = rest.subarray(eol + 4 + size);
+      }
+      return { headers, text };
+    };
+    const tallies = (text: string) => [...text.matchAll(/id: (\d+)\nevent: tally\ndata: (\{.*\})\n\n/g)].map((m) => ({ id: Number(m[1]), total: (JSON.parse(m[2]!) as { total: number }).total }));
+    await expect.poll(() => tallies(body(v11(), true).text).length + tallies(body(v10(), false).text).length >= 2, { timeout: 15_000 }).toBe(true);
+    for (let i = 1; i <= 3; i++) {
+      expect((await castVote(stack.url, 'cats')).status).toBe(202);
+      await expect.poll(() => [tallies(body(v11(), true).text).at(-1)?.total, tallies(body(v10(), false).text).at(-1)?.total], { message: `both streams at ${i} votes`, timeout: 15_000 }).toEqual([i, i]);
+    }
+    const r11 = body(v11(), true);
+    const r10 = body(v10(), false);
+    expect(r11.headers).toMatch(/^HTTP\/1\.1 200/);
+    expect(r11.headers.toLowerCase()).toContain('transfer-encoding: chunked');
+    expect(r10.headers.toLowerCase()).not.toContain('transfer-encoding');
+    expect(r10.text).toMatch(/^retry: \d+\n\n/);
+    for (const r of [r11, r10]) {
+      expect(r.text, 'nothing but SSE fields in the body').toMatch(/^retry: \d+\n\n(id: \d+\nevent: tally\ndata: \{[^\n]*\}\n\n|:\n\n)*$/);
+      expect(tallies(r.text).map((t) => t.total)).toEqual([0, 1, 2, 3]);
+    }
   });
 
   it('holds the per-address and total connection caps exactly', async () => {
