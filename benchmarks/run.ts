@@ -14,7 +14,7 @@ import os from 'node:os';
 import { createTestEnv, startStack } from '@livevote/harness';
 import { drive, startBareServer } from './ingest.ts';
 import { measureDrain } from './drain.ts';
-import { measureWatchers } from './watchers.ts';
+import { measureBareFanout, measureWatchers } from './watchers.ts';
 import { measureMemoryAtRates, measureUntilRefused } from './redis-memory.ts';
 
 const num = (name: string, def: number) => Number(process.env[name] ?? def);
@@ -111,6 +111,14 @@ if (parts.has('watchers')) {
       console.log(
         `  ${fmt(w.watchers).padStart(6)} watchers: p50 ${fmt(w.p50Ms)} ms  p99 ${fmt(w.p99Ms)} ms  max ${fmt(w.maxMs)} ms  ` +
           `(${w.probes} probes, ${w.missing} missing)  RSS ${fmt(w.rssPerWatcherKb, 1)} KB/watcher  ${fmt(w.framesPerSec)} frames/s  ${fmt(w.cpuUsPerFrame, 1)} µs server CPU/frame  ${fmt(w.votesPerSec)} votes/s`,
+      );
+      // The floor at the same frame rate: the tick the hub ran at, from the frames it wrote.
+      const tickMs = Math.max(1, (n / w.framesPerSec) * 1000);
+      await stack.stop();
+      const f = await measureBareFanout(n, tickMs, steady);
+      console.log(
+        `  ${''.padStart(6)}   floor (bare node:http fan-out, a frame every ${fmt(tickMs)} ms): p50 ${fmt(f.p50Ms)} ms  p99 ${fmt(f.p99Ms)} ms  RSS ${fmt(f.rssPerWatcherKb, 1)} KB/watcher  ` +
+          `${fmt(f.framesPerSec)} frames/s  ${fmt(f.cpuUsPerFrame, 1)} µs CPU/frame; the server's CPU/frame ${fmt(w.cpuUsPerFrame / f.cpuUsPerFrame, 2)}× the floor's`,
       );
     } finally {
       await stack.stop();

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -57,21 +58,14 @@ function post(port: number, key?: string): Promise<number> {
   });
 }
 
-/**
- * `n` watchers connected (ramped), then votes at `rate`/s for `seconds`; every 200 ms one vote
- * is a probe whose send time is noted just before the POST. A probe's latency at a watcher is
- * the arrival of the first frame whose seq includes it (the seq GET /api/vote/:id reports).
- */
-export async function measureWatchers(stack: Stack, n: number, rate: number, seconds: number): Promise<WatcherResult> {
-  const pid = stack.server.pid!;
-  await new Promise((r) => setTimeout(r, 500));
-  const rssBefore = rssKb(pid);
+/** Two worker threads holding `n` raw SSE connections to `port`, spread over 127.0.0.x sources. */
+function watcherThreads(port: number, n: number) {
   const threads = 2;
   const perSource = 2500;
   const sources = Array.from({ length: Math.ceil(n / perSource) }, (_, i) => `127.0.0.${i + 2}`);
   const workers = Array.from({ length: threads }, (_, t) =>
     new Worker(fileURLToPath(new URL('./watcher-worker.ts', import.meta.url)), {
-      workerData: { port: stack.port, count: Math.floor(n / threads) + (t < n % threads ? 1 : 0), sources, rampBatch: 100 },
+      workerData: { port, count: Math.floor(n / threads) + (t < n % threads ? 1 : 0), sources, rampBatch: 100 },
     }),
   );
   const ask = <T>(w: Worker, cmd: string, reply: string) =>
@@ -86,6 +80,19 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
       w.once('error', reject);
       w.postMessage({ cmd });
     });
+  return { workers, ask };
+}
+
+/**
+ * `n` watchers connected (ramped), then votes at `rate`/s for `seconds`; every 200 ms one vote
+ * is a probe whose send time is noted just before the POST. A probe's latency at a watcher is
+ * the arrival of the first frame whose seq includes it (the seq GET /api/vote/:id reports).
+ */
+export async function measureWatchers(stack: Stack, n: number, rate: number, seconds: number): Promise<WatcherResult> {
+  const pid = stack.server.pid!;
+  await new Promise((r) => setTimeout(r, 500));
+  const rssBefore = rssKb(pid);
+  const { workers, ask } = watcherThreads(stack.port, n);
   await Promise.all(workers.map((w) => ask(w, 'open', 'opened')));
   await waitFor(async () => (await metric(stack.opsUrl, 'livevote_sse_clients')) >= n, { what: `${n} watchers connected`, timeoutMs: 60_000 });
   // Idle memory: connected, snapshot written, nothing moving.
@@ -161,4 +168,73 @@ export async function measureWatchers(stack: Stack, n: number, rate: number, sec
     framesPerSec: (framesAfter - framesBefore) / elapsed,
     cpuUsPerFrame: ((cpuAfter - cpuBefore) * 1000) / (framesAfter - framesBefore),
   };
+}
+
+export interface FloorResult {
+  watchers: number;
+  p50Ms: number;
+  p99Ms: number;
+  framesPerSec: number;
+  cpuUsPerFrame: number;
+  rssPerWatcherKb: number;
+}
+
+/**
+ * The floor the server is measured against, in the same run: bare node:http
+ * (bare-sse-server.ts) writing one pre-encoded frame to `n` watchers every `tickMs` for
+ * `seconds`. Latency is from just before each publish to its frame's arrival at each watcher.
+ */
+export async function measureBareFanout(n: number, tickMs: number, seconds: number): Promise<FloorResult> {
+  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bare-sse-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    proc.once('exit', () => reject(new Error('bare SSE server exited')));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const { workers, ask } = watcherThreads(port, n);
+  try {
+    const rssBefore = rssKb(proc.pid!);
+    await Promise.all(workers.map((w) => ask(w, 'open', 'opened')));
+    await waitFor(async () => Number(await (await fetch(`${base}/clients`)).text()) >= n, { what: `${n} watchers on the bare server`, timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssIdle = rssKb(proc.pid!);
+    const cpuBefore = cpuMs(proc.pid!);
+    const sentAt: number[] = [];
+    const t0 = performance.now();
+    let seq = 0;
+    while (performance.now() - t0 < seconds * 1000) {
+      seq++;
+      sentAt[seq] = performance.timeOrigin + performance.now();
+      await fetch(`${base}/publish?seq=${seq}`, { method: 'POST' });
+      const next = t0 + seq * tickMs - performance.now();
+      if (next > 0) await new Promise((r) => setTimeout(r, next));
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu = cpuMs(proc.pid!) - cpuBefore;
+    // Let the last frames land before collecting.
+    await new Promise((r) => setTimeout(r, 1000));
+    const reports = await Promise.all(workers.map((w) => ask<{ arrivals: number[][] }>(w, 'report', 'report')));
+    const latencies: number[] = [];
+    for (const { arrivals } of reports) {
+      for (const log of arrivals) {
+        for (let i = 0; i < log.length; i += 2) {
+          const at = sentAt[log[i]!];
+          if (at !== undefined) latencies.push(log[i + 1]! - at);
+        }
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      watchers: n,
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      framesPerSec: (seq * n) / elapsed,
+      cpuUsPerFrame: (cpu * 1000) / (seq * n),
+      rssPerWatcherKb: (rssIdle - rssBefore) / n,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => ask(w, 'close', 'closed').catch(() => {})));
+    await Promise.all(workers.map((w) => w.terminate()));
+    proc.kill('SIGTERM');
+  }
 }
