@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 export interface IngestResult {
@@ -28,15 +26,4 @@ export async function drive(label: string, baseUrl: string, seconds: number, con
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
   };
-}
-
-/** Starts the bare node:http yardstick as its own process; resolves with its URL and a stop(). */
-export async function startBareServer(): Promise<{ url: string; stop: () => void }> {
-  const entry = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
-  const proc = spawn(process.execPath, [entry], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    proc.once('exit', () => reject(new Error('bare server exited')));
-  });
-  return { url: `http://127.0.0.1:${port}`, stop: () => proc.kill('SIGTERM') };
 }

@@ -14,7 +14,8 @@
  */
 import os from 'node:os';
 import { createTestEnv, startStack } from '@livevote/harness';
-import { drive, startBareServer } from './ingest.ts';
+import { startBareProcess } from './bare-process.ts';
+import { drive } from './ingest.ts';
 import { measureDrain } from './drain.ts';
 import { measureBareFanout, measureWatchers } from './watchers.ts';
 import { measureMemoryAtRates, measureUntilRefused } from './redis-memory.ts';
@@ -47,7 +48,7 @@ if (parts.has('ingest')) {
   const env = process.env.BASE_URL ? null : await createTestEnv('bench_ingest');
   const stack = env ? await startStack({ ...env, env: { RATE_LIMIT: 'off', LOG_LEVEL: 'warn' } }) : null;
   const target = process.env.BASE_URL ?? stack!.url;
-  const bare = await startBareServer();
+  const bare = await startBareProcess('bare-server.ts');
   try {
     await drive('warm-up', target, 2, connections);
     const api = await drive('express', target, seconds, connections);

@@ -1,10 +1,10 @@
 import http from 'node:http';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { Stack } from '@livevote/harness';
+import { startBareProcess } from './bare-process.ts';
 import { waitFor } from './wait-for.ts';
 
 export interface WatcherResult {
@@ -185,20 +185,17 @@ export interface FloorResult {
  * `seconds`. Latency is from just before each publish to its frame's arrival at each watcher.
  */
 export async function measureBareFanout(n: number, tickMs: number, seconds: number): Promise<FloorResult> {
-  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bare-sse-server.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    proc.once('exit', () => reject(new Error('bare SSE server exited')));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const { workers, ask } = watcherThreads(port, n);
+  const bare = await startBareProcess('bare-sse-server.ts');
+  const base = bare.url;
+  const pid = bare.pid;
+  const { workers, ask } = watcherThreads(Number(new URL(base).port), n);
   try {
-    const rssBefore = rssKb(proc.pid!);
+    const rssBefore = rssKb(pid);
     await Promise.all(workers.map((w) => ask(w, 'open', 'opened')));
     await waitFor(async () => Number(await (await fetch(`${base}/clients`)).text()) >= n, { what: `${n} watchers on the bare server`, timeoutMs: 60_000 });
     await new Promise((r) => setTimeout(r, 1000));
-    const rssIdle = rssKb(proc.pid!);
-    const cpuBefore = cpuMs(proc.pid!);
+    const rssIdle = rssKb(pid);
+    const cpuBefore = cpuMs(pid);
     const sentAt: number[] = [];
     const t0 = performance.now();
     let seq = 0;
@@ -210,7 +207,7 @@ export async function measureBareFanout(n: number, tickMs: number, seconds: numb
       if (next > 0) await new Promise((r) => setTimeout(r, next));
     }
     const elapsed = (performance.now() - t0) / 1000;
-    const cpu = cpuMs(proc.pid!) - cpuBefore;
+    const cpu = cpuMs(pid) - cpuBefore;
     // Let the last frames land before collecting.
     await new Promise((r) => setTimeout(r, 1000));
     const reports = await Promise.all(workers.map((w) => ask<{ arrivals: number[][] }>(w, 'report', 'report')));
@@ -235,6 +232,6 @@ export async function measureBareFanout(n: number, tickMs: number, seconds: numb
   } finally {
     await Promise.all(workers.map((w) => ask(w, 'close', 'closed').catch(() => {})));
     await Promise.all(workers.map((w) => w.terminate()));
-    proc.kill('SIGTERM');
+    bare.stop();
   }
 }
