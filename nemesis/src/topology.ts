@@ -216,6 +216,15 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
     const common = { REDIS_PREFIX, STREAM_SHARDS: String(shards), RATE_LIMIT: 'off', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
     const dbUrl = (user: string, password: string, at: { host: string; port: number }) => `postgres://${user}:${password}@${at.host}:${at.port}/livevote`;
 
+    // Each service starts as soon as its ports are chosen: a port left unbound while others start
+    // can be taken as the local port of an outgoing connection (EADDRINUSE, seen in CI).
+    const start = async (s: Service) => {
+      await s.proc.start();
+      cleanups.push(async () => {
+        s.proc.resume();
+        await s.proc.stop();
+      });
+    };
     const servers: Service[] = [];
     for (const name of ['server-1', 'server-2']) {
       const { pgProxy, redisEnv } = await proxiesFor(name);
@@ -243,6 +252,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
         logFile: path.join(o.logDir, `${name}.log`),
       });
       servers.push({ name, kind: 'server', proc, url: `http://127.0.0.1:${port}` });
+      await start(servers.at(-1)!);
     }
     const consumers: Service[] = [];
     for (const name of ['consumer-1', 'consumer-2']) {
@@ -266,13 +276,7 @@ export async function startTopology(o: TopologyOptions): Promise<Topology> {
         logFile: path.join(o.logDir, `${name}.log`),
       });
       consumers.push({ name, kind: 'consumer', proc, url: `http://127.0.0.1:${port}` });
-    }
-    for (const s of [...servers, ...consumers]) {
-      await s.proc.start();
-      cleanups.push(async () => {
-        s.proc.resume();
-        await s.proc.stop();
-      });
+      await start(consumers.at(-1)!);
     }
     o.log(`services up: ${[...servers, ...consumers].map((s) => s.name).join(', ')}; ${links.length} links through toxiproxy`);
     return {
